@@ -1,0 +1,134 @@
+package routing
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/llmgateway/llmgateway/llm"
+)
+
+// Stream is a routed streamed response: one deployment's stream, already
+// past its first content. It is not safe for concurrent Recv calls; Close
+// may be called from any goroutine.
+type Stream struct {
+	up      llm.Stream
+	cancel  context.CancelFunc
+	model   *Model
+	dep     Deployment
+	req     *llm.Request
+	route   Route
+	pending []llm.Chunk
+	now     func() time.Time
+	logger  *slog.Logger
+
+	start      time.Time
+	firstToken time.Duration
+	text       int64 // estimated tokens of content relayed so far
+	usage      *llm.Usage
+	finish     llm.FinishReason
+	err        error
+	done       bool
+	closeOnce  sync.Once
+}
+
+// Recv returns the next chunk, io.EOF after the last, or the error that
+// ended the stream.
+func (s *Stream) Recv() (llm.Chunk, error) {
+	if s.done {
+		if s.err != nil {
+			return llm.Chunk{}, s.err
+		}
+		return llm.Chunk{}, io.EOF
+	}
+	var c llm.Chunk
+	if len(s.pending) > 0 {
+		c = s.pending[0]
+		s.pending = s.pending[1:]
+	} else {
+		var err error
+		c, err = s.up.Recv()
+		if err != nil {
+			s.end(err)
+			if err == io.EOF {
+				return llm.Chunk{}, io.EOF
+			}
+			return llm.Chunk{}, err
+		}
+	}
+	s.text += llm.EstimateTokens(c.Content)
+	for _, tc := range c.ToolCalls {
+		s.text += llm.EstimateTokens(tc.Name) + llm.EstimateTokens(tc.Arguments)
+	}
+	if c.Usage != nil {
+		u := *c.Usage
+		s.usage = &u
+	}
+	if c.FinishReason != "" {
+		s.finish = c.FinishReason
+	}
+	return c, nil
+}
+
+func (s *Stream) end(err error) {
+	s.done = true
+	last := &s.route.Attempts[len(s.route.Attempts)-1]
+	last.Latency = s.now().Sub(s.start)
+	if err != io.EOF {
+		s.err = err
+		last.Outcome = OutcomeError
+		if ue, ok := llm.AsUpstream(err); ok {
+			last.Error = ue.Summary()
+			last.Kind = ue.Kind
+			last.StatusCode = ue.StatusCode
+			if ue.Kind == llm.KindCanceled {
+				last.Outcome = OutcomeCanceled
+			}
+		} else {
+			last.Error = "stream ended: " + err.Error()
+		}
+		s.logger.Warn("upstream stream failed after first token",
+			"provider", s.dep.Provider, "model", s.model.Name, "error", err)
+	}
+	s.Close()
+}
+
+// Close ends the stream and cancels the upstream request.
+func (s *Stream) Close() error {
+	s.closeOnce.Do(func() {
+		s.up.Close()
+		s.cancel()
+	})
+	return nil
+}
+
+// Model returns the model answering.
+func (s *Stream) Model() *Model { return s.model }
+
+// Deployment returns the deployment answering.
+func (s *Stream) Deployment() Deployment { return s.dep }
+
+// Route returns the route so far; after the stream ended it is final.
+func (s *Stream) Route() Route { return s.route }
+
+// FirstToken returns the time from the start of the answering attempt to
+// its first content.
+func (s *Stream) FirstToken() time.Duration { return s.firstToken }
+
+// Usage returns the usage the upstream reported, or, when the stream ended
+// before it did, an estimate from the request and the content relayed so
+// far (estimated is then true).
+func (s *Stream) Usage() (u llm.Usage, estimated bool) {
+	if s.usage != nil {
+		return *s.usage, false
+	}
+	return llm.Usage{PromptTokens: llm.EstimatePromptTokens(s.req), CompletionTokens: s.text}, true
+}
+
+// Cost returns the price of Usage in US dollars.
+func (s *Stream) Cost() float64 {
+	u, _ := s.Usage()
+	return s.model.Pricing.Cost(u)
+}
