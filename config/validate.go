@@ -258,6 +258,11 @@ func (v *validator) simulator(p path, s *Simulator) {
 	v.rate(p.field("overload_rate"), s.OverloadRate)
 	v.rate(p.field("timeout_rate"), s.TimeoutRate)
 	v.rate(p.field("cut_rate"), s.CutRate)
+	// A request draws one outcome, so the fault rates are shares of one
+	// whole.
+	if sum := s.ErrorRate + s.RateLimitRate + s.OverloadRate + s.TimeoutRate + s.CutRate; sum > 1+1e-9 {
+		v.addf(p, "the fault rates (error, rate_limit, overload, timeout, cut) are shares of all requests and must add up to at most 1, got %g", sum)
+	}
 	sf := s.SlowFactor
 	if math.IsNaN(sf) || math.IsInf(sf, 0) || sf < 0 || sf == 0 && v.has(p.field("slow_factor")) {
 		v.addf(p.field("slow_factor"), "must be a number > 0, got %g", sf)
