@@ -9,6 +9,7 @@ import (
 
 	"github.com/llmgateway/llmgateway/config"
 	"github.com/llmgateway/llmgateway/llm"
+	"github.com/llmgateway/llmgateway/pricing"
 	"github.com/llmgateway/llmgateway/providers/openai"
 	"github.com/llmgateway/llmgateway/providers/simulator"
 	"github.com/llmgateway/llmgateway/routing"
@@ -47,9 +48,9 @@ func FromConfig(cfg *config.Config, logger *slog.Logger, lookup func(string) (st
 	}
 	models := make([]routing.Model, 0, len(cfg.Models))
 	for _, mc := range cfg.Models {
-		m := routing.Model{Name: mc.Name, Aliases: mc.Aliases, Pricing: mc.Pricing.LLM()}
+		m := routing.Model{Name: mc.Name, Aliases: mc.Aliases, Pricing: modelPricing(&mc)}
 		if m.Pricing.IsZero() {
-			logger.Warn("model has no price: its cost is counted as 0", "model", mc.Name)
+			logger.Warn("model has no price, in the config or built in: its cost is counted as 0", "model", mc.Name)
 		}
 		for _, dc := range mc.Deployments {
 			up := dc.Model
@@ -84,6 +85,20 @@ func FromConfig(cfg *config.Config, logger *slog.Logger, lookup func(string) (st
 		WithDrainTimeout(cfg.Server.DrainTimeout),
 		WithReadiness(func() bool { return usable > 0 }),
 	), nil
+}
+
+// modelPricing returns the config's price for mc, or else the built-in
+// price of its name or one of its aliases.
+func modelPricing(mc *config.Model) llm.Pricing {
+	if p := mc.Pricing.LLM(); !p.IsZero() {
+		return p
+	}
+	for _, n := range mc.Names() {
+		if p, ok := pricing.Lookup(n); ok {
+			return p
+		}
+	}
+	return llm.Pricing{}
 }
 
 func buildProvider(pc *config.Provider, lookup func(string) (string, bool)) (routing.Provider, error) {

@@ -203,7 +203,10 @@ type Model struct {
 	// a weight above 0.
 	Deployments []Deployment `yaml:"deployments"`
 	// Pricing is the model's price (YAML key pricing), used for cost
-	// accounting. Default: zero, meaning unpriced.
+	// accounting. A pricing block replaces the built-in price whole.
+	// Default: the built-in price (package pricing) of the model's name or
+	// an alias; a model with neither is counted at cost 0, with a warning
+	// at start.
 	Pricing Pricing `yaml:"pricing"`
 }
 
