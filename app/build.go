@@ -72,19 +72,27 @@ func FromConfig(cfg *config.Config, logger *slog.Logger, lookup func(string) (st
 	if err != nil {
 		return nil, err
 	}
-	r, err := routing.New(cat, providers, routing.WithLogger(logger))
+	ropts, err := routerOptions(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	r, err := routing.New(cat, providers, append([]routing.Option{routing.WithLogger(logger)}, ropts...)...)
+	if err != nil {
+		return nil, err
+	}
+	dopts, err := doorOptions(cfg, logger)
 	if err != nil {
 		return nil, err
 	}
 	if usable == 0 {
 		logger.Error("no provider is usable: every request will fail until one is configured")
 	}
-	return New(r,
+	return New(r, append([]Option{
 		WithLogger(logger),
 		WithMaxRequestBytes(cfg.Server.MaxRequestBytes),
 		WithDrainTimeout(cfg.Server.DrainTimeout),
 		WithReadiness(func() bool { return usable > 0 }),
-	), nil
+	}, dopts...)...), nil
 }
 
 // modelPricing returns the config's price for mc, or else the built-in

@@ -20,6 +20,19 @@ type Config struct {
 	// deployments on the providers (YAML key models). At least one is
 	// required.
 	Models []Model `yaml:"models"`
+	// Routing configures strategies, fallback chains, retries, breakers
+	// and hedging (YAML key routing); see routing.go. Default: see each
+	// field.
+	Routing Routing `yaml:"routing"`
+	// Keys are the virtual API keys callers present (YAML key keys); see
+	// door.go. Default: none, and the gateway runs open.
+	Keys []Key `yaml:"keys"`
+	// Ledger configures the persisted usage ledger (YAML key ledger); see
+	// door.go. Default: see each field.
+	Ledger Ledger `yaml:"ledger"`
+	// State selects where limits, budgets and cool-downs are kept (YAML
+	// key state); see door.go. Default: see each field.
+	State State `yaml:"state"`
 }
 
 // Server configures the gateway's two listeners and their limits.

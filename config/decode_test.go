@@ -12,8 +12,8 @@ func TestDecodeErrors(t *testing.T) {
 	}{
 		{
 			name: "unknown top-level key",
-			give: okProviders + okModels + "routes: {}\n",
-			want: []wantProblem{{path: "routes", msg: `unknown key "routes" (valid keys here: server, providers, models)`, line: 3}},
+			give: okProviders + okModels + "colour: {}\n",
+			want: []wantProblem{{path: "colour", msg: `unknown key "colour" (valid keys here: server, providers, models, routing, keys, ledger, state)`, line: 3}},
 		},
 		{
 			name: "unknown server key",

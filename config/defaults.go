@@ -25,6 +25,8 @@ const (
 // so it can rely on every reference resolving. root tells which keys the
 // file gives, for settings where an explicit 0 differs from an omitted key.
 func applyDefaults(c *Config, root *yaml.Node) {
+	defer applyRoutingDefaults(c, root)
+	defer applyDoorDefaults(c, root)
 	s := &c.Server
 	if s.GRPCAddr == "" {
 		s.GRPCAddr = defaultGRPCAddr

@@ -43,6 +43,8 @@ func (v *validator) config(c *Config) {
 	v.server(path{"server"}, &c.Server)
 	v.providers(path{"providers"}, c)
 	v.models(path{"models"}, c)
+	v.routing(path{"routing"}, c)
+	v.door(c)
 }
 
 func (v *validator) server(p path, s *Server) {
