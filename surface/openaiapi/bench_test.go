@@ -1,0 +1,152 @@
+package openaiapi
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+
+	llmgatewayv1 "github.com/llmgateway/llmgateway/gen/llmgateway/v1"
+)
+
+// memClient is an in-process LLMGatewayServiceClient, so that benchmarks
+// measure the translation path rather than the network.
+type memClient struct {
+	resp   *llmgatewayv1.ChatResponse
+	events []*llmgatewayv1.ChatStreamResponse
+}
+
+func (c *memClient) Chat(context.Context, *llmgatewayv1.ChatRequest, ...grpc.CallOption) (*llmgatewayv1.ChatResponse, error) {
+	return c.resp, nil
+}
+
+func (c *memClient) ChatStream(ctx context.Context, _ *llmgatewayv1.ChatRequest, _ ...grpc.CallOption) (grpc.ServerStreamingClient[llmgatewayv1.ChatStreamResponse], error) {
+	return &memStream{ctx: ctx, events: c.events}, nil
+}
+
+func (c *memClient) ListModels(context.Context, *llmgatewayv1.ListModelsRequest, ...grpc.CallOption) (*llmgatewayv1.ListModelsResponse, error) {
+	return &llmgatewayv1.ListModelsResponse{}, nil
+}
+
+type memStream struct {
+	grpc.ClientStream // nil: only the methods below are called
+	ctx               context.Context
+	events            []*llmgatewayv1.ChatStreamResponse
+	next              int
+}
+
+func (s *memStream) Recv() (*llmgatewayv1.ChatStreamResponse, error) {
+	if s.next == len(s.events) {
+		return nil, io.EOF
+	}
+	s.next++
+	return s.events[s.next-1], nil
+}
+
+func (s *memStream) Header() (metadata.MD, error) { return nil, nil }
+func (s *memStream) Trailer() metadata.MD         { return nil }
+
+// discardWriter is a flushable http.ResponseWriter that counts and drops
+// what it is given.
+type discardWriter struct {
+	header http.Header
+	n      int
+	status int
+}
+
+func (w *discardWriter) Header() http.Header         { return w.header }
+func (w *discardWriter) WriteHeader(status int)      { w.status = status }
+func (w *discardWriter) Write(b []byte) (int, error) { w.n += len(b); return len(b), nil }
+func (w *discardWriter) Flush()                      {}
+
+// rewindBody is a request body that can be read again.
+type rewindBody struct{ bytes.Reader }
+
+func (*rewindBody) Close() error { return nil }
+
+const benchRequest = `{"model":"gpt-4o","messages":[` +
+	`{"role":"system","content":"You are a helpful assistant. Answer briefly."},` +
+	`{"role":"user","content":"What is the capital of Norway, and what is the weather like there in spring?"}],` +
+	`"max_tokens":256,"temperature":0.3,"user":"u-1","tools":[{"type":"function","function":{"name":"get_weather",` +
+	`"parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}}]`
+
+func runHandler(b *testing.B, h *Handler, body string, wantStatus int) int {
+	b.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, "http://gw/v1/chat/completions", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rb := &rewindBody{}
+	w := &discardWriter{header: make(http.Header)}
+	var n int
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		rb.Reset([]byte(body))
+		req.Body = rb
+		clear(w.header)
+		w.n, w.status = 0, 0
+		h.ServeHTTP(w, req)
+		if w.status != wantStatus {
+			b.Fatalf("status = %d, want %d", w.status, wantStatus)
+		}
+		n = w.n
+	}
+	return n
+}
+
+func BenchmarkChatUnary(b *testing.B) {
+	h := New(&memClient{resp: &llmgatewayv1.ChatResponse{
+		Id: "r-1", Model: "gpt-4o", Provider: "openai",
+		Message:      &llmgatewayv1.Message{Role: "assistant", Content: strings.Repeat("Oslo is the capital. ", 20)},
+		FinishReason: "stop",
+		Usage:        &llmgatewayv1.Usage{PromptTokens: 40, CompletionTokens: 120, TotalTokens: 160},
+		CostUsd:      0.0012,
+		Route:        testRoute(),
+	}})
+	n := runHandler(b, h, benchRequest+`}`, http.StatusOK)
+	b.SetBytes(int64(n))
+}
+
+func BenchmarkChatStream(b *testing.B) {
+	const deltas = 100
+	events := make([]*llmgatewayv1.ChatStreamResponse, 0, deltas+1)
+	for range deltas {
+		events = append(events, deltaEvent(" token"))
+	}
+	events = append(events, finalEvent(testFinal("stop")))
+	h := New(&memClient{events: events})
+	n := runHandler(b, h, benchRequest+`,"stream":true,"stream_options":{"include_usage":true}}`, http.StatusOK)
+	b.SetBytes(int64(n))
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(events)), "ns/event")
+}
+
+func BenchmarkChunkDelta(b *testing.B) {
+	enc := newChunkEncoder("chatcmpl-abc", "gpt-4o", 1700000000, true, make([]byte, 0, 1024))
+	text := deltaEvent(" token").GetDelta()
+	tool := deltaEvent("", &llmgatewayv1.ToolCallDelta{Index: 0, Arguments: `{"city":"Os`}).GetDelta()
+	enc.delta(tool) // the call's first fragment
+	b.ReportAllocs()
+	for b.Loop() {
+		enc.delta(text)
+		enc.delta(tool)
+	}
+}
+
+func TestChunkEncoderDoesNotAllocate(t *testing.T) {
+	enc := newChunkEncoder("chatcmpl-abc", "gpt-4o", 1700000000, true, make([]byte, 0, 1024))
+	text := deltaEvent(" tok\"en\n").GetDelta()
+	tool := deltaEvent("", &llmgatewayv1.ToolCallDelta{Index: 0, Arguments: `{"city":"Os`}).GetDelta()
+	enc.delta(tool)
+	if got := testing.AllocsPerRun(100, func() {
+		enc.delta(text)
+		enc.delta(tool)
+	}); got != 0 {
+		t.Errorf("chunkEncoder.delta allocations per run = %v, want 0", got)
+	}
+}
