@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"io"
 	"log/slog"
+	"math"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -235,12 +236,12 @@ func messageToPB(m *llm.Message) *pb.Message {
 
 func usageToPB(u llm.Usage) *pb.Usage {
 	return &pb.Usage{
-		PromptTokens:     u.PromptTokens,
-		CompletionTokens: u.CompletionTokens,
-		TotalTokens:      u.Total(),
-		CachedTokens:     u.CachedTokens,
-		ReasoningTokens:  u.ReasoningTokens,
-		CacheWriteTokens: u.CacheWriteTokens,
+		PromptTokens:     clamp32(u.PromptTokens),
+		CompletionTokens: clamp32(u.CompletionTokens),
+		TotalTokens:      clamp32(u.Total()),
+		CachedTokens:     clamp32(u.CachedTokens),
+		ReasoningTokens:  clamp32(u.ReasoningTokens),
+		CacheWriteTokens: clamp32(u.CacheWriteTokens),
 	}
 }
 
@@ -266,4 +267,13 @@ func routeToPB(r *routing.Route) *pb.Route {
 		}
 	}
 	return out
+}
+
+// clamp32 narrows a token count of one response to the contract's int32;
+// no real response comes near the bound.
+func clamp32(n int64) int32 {
+	if n > math.MaxInt32 {
+		return math.MaxInt32
+	}
+	return int32(n)
 }

@@ -17,6 +17,9 @@ import (
 // memClient is an in-process LLMGatewayServiceClient, so that benchmarks
 // measure the translation path rather than the network.
 type memClient struct {
+	// The embedded interface stands for the methods the benchmarks do not
+	// call; calling one panics.
+	llmgatewayv1.LLMGatewayServiceClient
 	resp   *llmgatewayv1.ChatResponse
 	events []*llmgatewayv1.ChatStreamResponse
 }

@@ -84,15 +84,15 @@ func appendUsage(dst []byte, u *llmgatewayv1.Usage) []byte {
 		total = u.GetPromptTokens() + u.GetCompletionTokens()
 	}
 	dst = append(dst, `{"prompt_tokens":`...)
-	dst = strconv.AppendInt(dst, u.GetPromptTokens(), 10)
+	dst = strconv.AppendInt(dst, int64(u.GetPromptTokens()), 10)
 	dst = append(dst, `,"completion_tokens":`...)
-	dst = strconv.AppendInt(dst, u.GetCompletionTokens(), 10)
+	dst = strconv.AppendInt(dst, int64(u.GetCompletionTokens()), 10)
 	dst = append(dst, `,"total_tokens":`...)
-	dst = strconv.AppendInt(dst, total, 10)
+	dst = strconv.AppendInt(dst, int64(total), 10)
 	dst = append(dst, `,"prompt_tokens_details":{"cached_tokens":`...)
-	dst = strconv.AppendInt(dst, u.GetCachedTokens(), 10)
+	dst = strconv.AppendInt(dst, int64(u.GetCachedTokens()), 10)
 	dst = append(dst, `},"completion_tokens_details":{"reasoning_tokens":`...)
-	dst = strconv.AppendInt(dst, u.GetReasoningTokens(), 10)
+	dst = strconv.AppendInt(dst, int64(u.GetReasoningTokens()), 10)
 	return append(dst, `}}`...)
 }
 

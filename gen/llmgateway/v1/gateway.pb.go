@@ -733,21 +733,22 @@ func (x *ChatResponse) GetUpstreamModel() string {
 	return ""
 }
 
-// Usage counts tokens.
+// Usage counts the tokens of one response. (32-bit counts, so that JSON
+// carries them as numbers; aggregates use UsageTotals.)
 type Usage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Input tokens, including cached and cache-write tokens.
-	PromptTokens int64 `protobuf:"varint,1,opt,name=prompt_tokens,json=promptTokens,proto3" json:"prompt_tokens,omitempty"`
+	PromptTokens int32 `protobuf:"varint,1,opt,name=prompt_tokens,json=promptTokens,proto3" json:"prompt_tokens,omitempty"`
 	// Output tokens, including reasoning tokens.
-	CompletionTokens int64 `protobuf:"varint,2,opt,name=completion_tokens,json=completionTokens,proto3" json:"completion_tokens,omitempty"`
+	CompletionTokens int32 `protobuf:"varint,2,opt,name=completion_tokens,json=completionTokens,proto3" json:"completion_tokens,omitempty"`
 	// prompt_tokens + completion_tokens.
-	TotalTokens int64 `protobuf:"varint,3,opt,name=total_tokens,json=totalTokens,proto3" json:"total_tokens,omitempty"`
+	TotalTokens int32 `protobuf:"varint,3,opt,name=total_tokens,json=totalTokens,proto3" json:"total_tokens,omitempty"`
 	// Input tokens read from the provider's prompt cache.
-	CachedTokens int64 `protobuf:"varint,4,opt,name=cached_tokens,json=cachedTokens,proto3" json:"cached_tokens,omitempty"`
+	CachedTokens int32 `protobuf:"varint,4,opt,name=cached_tokens,json=cachedTokens,proto3" json:"cached_tokens,omitempty"`
 	// Output tokens spent on reasoning.
-	ReasoningTokens int64 `protobuf:"varint,5,opt,name=reasoning_tokens,json=reasoningTokens,proto3" json:"reasoning_tokens,omitempty"`
+	ReasoningTokens int32 `protobuf:"varint,5,opt,name=reasoning_tokens,json=reasoningTokens,proto3" json:"reasoning_tokens,omitempty"`
 	// Input tokens written to the provider's prompt cache.
-	CacheWriteTokens int64 `protobuf:"varint,6,opt,name=cache_write_tokens,json=cacheWriteTokens,proto3" json:"cache_write_tokens,omitempty"`
+	CacheWriteTokens int32 `protobuf:"varint,6,opt,name=cache_write_tokens,json=cacheWriteTokens,proto3" json:"cache_write_tokens,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
@@ -782,42 +783,42 @@ func (*Usage) Descriptor() ([]byte, []int) {
 	return file_llmgateway_v1_gateway_proto_rawDescGZIP(), []int{9}
 }
 
-func (x *Usage) GetPromptTokens() int64 {
+func (x *Usage) GetPromptTokens() int32 {
 	if x != nil {
 		return x.PromptTokens
 	}
 	return 0
 }
 
-func (x *Usage) GetCompletionTokens() int64 {
+func (x *Usage) GetCompletionTokens() int32 {
 	if x != nil {
 		return x.CompletionTokens
 	}
 	return 0
 }
 
-func (x *Usage) GetTotalTokens() int64 {
+func (x *Usage) GetTotalTokens() int32 {
 	if x != nil {
 		return x.TotalTokens
 	}
 	return 0
 }
 
-func (x *Usage) GetCachedTokens() int64 {
+func (x *Usage) GetCachedTokens() int32 {
 	if x != nil {
 		return x.CachedTokens
 	}
 	return 0
 }
 
-func (x *Usage) GetReasoningTokens() int64 {
+func (x *Usage) GetReasoningTokens() int32 {
 	if x != nil {
 		return x.ReasoningTokens
 	}
 	return 0
 }
 
-func (x *Usage) GetCacheWriteTokens() int64 {
+func (x *Usage) GetCacheWriteTokens() int32 {
 	if x != nil {
 		return x.CacheWriteTokens
 	}
@@ -1617,6 +1618,353 @@ func (x *Pricing) GetReasoningPerMtok() float64 {
 	return 0
 }
 
+// GetUsageRequest selects the usage records to report.
+type GetUsageRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Start of the range, inclusive. Default: 30 days before end_time.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// End of the range, exclusive. Default: now. Must be after start_time.
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// Only this key's usage. Admin keys may name any key; other keys only
+	// their own. Default: the caller's own key, or every key for an admin.
+	KeyId string `protobuf:"bytes,3,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// Only this model (the gateway model that answered). Default: all.
+	Model string `protobuf:"bytes,4,opt,name=model,proto3" json:"model,omitempty"`
+	// Only this provider. Default: all.
+	Provider      string `protobuf:"bytes,5,opt,name=provider,proto3" json:"provider,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUsageRequest) Reset() {
+	*x = GetUsageRequest{}
+	mi := &file_llmgateway_v1_gateway_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUsageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUsageRequest) ProtoMessage() {}
+
+func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_llmgateway_v1_gateway_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUsageRequest.ProtoReflect.Descriptor instead.
+func (*GetUsageRequest) Descriptor() ([]byte, []int) {
+	return file_llmgateway_v1_gateway_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *GetUsageRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *GetUsageRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *GetUsageRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *GetUsageRequest) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *GetUsageRequest) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+// GetUsageResponse is the usage over the range.
+type GetUsageResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The range reported, after defaults.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// The end of the range reported, after defaults.
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// Everything in the range.
+	Total *UsageTotals `protobuf:"bytes,3,opt,name=total,proto3" json:"total,omitempty"`
+	// Per key id, sorted by cost, highest first.
+	ByKey []*UsageBucket `protobuf:"bytes,4,rep,name=by_key,json=byKey,proto3" json:"by_key,omitempty"`
+	// Per model, sorted by cost, highest first.
+	ByModel []*UsageBucket `protobuf:"bytes,5,rep,name=by_model,json=byModel,proto3" json:"by_model,omitempty"`
+	// Per provider, sorted by cost, highest first.
+	ByProvider []*UsageBucket `protobuf:"bytes,6,rep,name=by_provider,json=byProvider,proto3" json:"by_provider,omitempty"`
+	// Per UTC day (YYYY-MM-DD), oldest first.
+	ByDay         []*UsageBucket `protobuf:"bytes,7,rep,name=by_day,json=byDay,proto3" json:"by_day,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUsageResponse) Reset() {
+	*x = GetUsageResponse{}
+	mi := &file_llmgateway_v1_gateway_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUsageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUsageResponse) ProtoMessage() {}
+
+func (x *GetUsageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_llmgateway_v1_gateway_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUsageResponse.ProtoReflect.Descriptor instead.
+func (*GetUsageResponse) Descriptor() ([]byte, []int) {
+	return file_llmgateway_v1_gateway_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *GetUsageResponse) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *GetUsageResponse) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *GetUsageResponse) GetTotal() *UsageTotals {
+	if x != nil {
+		return x.Total
+	}
+	return nil
+}
+
+func (x *GetUsageResponse) GetByKey() []*UsageBucket {
+	if x != nil {
+		return x.ByKey
+	}
+	return nil
+}
+
+func (x *GetUsageResponse) GetByModel() []*UsageBucket {
+	if x != nil {
+		return x.ByModel
+	}
+	return nil
+}
+
+func (x *GetUsageResponse) GetByProvider() []*UsageBucket {
+	if x != nil {
+		return x.ByProvider
+	}
+	return nil
+}
+
+func (x *GetUsageResponse) GetByDay() []*UsageBucket {
+	if x != nil {
+		return x.ByDay
+	}
+	return nil
+}
+
+// UsageBucket is the usage of one key, model, provider or day.
+type UsageBucket struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The key id, model, provider or day.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Its usage.
+	Totals        *UsageTotals `protobuf:"bytes,2,opt,name=totals,proto3" json:"totals,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UsageBucket) Reset() {
+	*x = UsageBucket{}
+	mi := &file_llmgateway_v1_gateway_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UsageBucket) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UsageBucket) ProtoMessage() {}
+
+func (x *UsageBucket) ProtoReflect() protoreflect.Message {
+	mi := &file_llmgateway_v1_gateway_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UsageBucket.ProtoReflect.Descriptor instead.
+func (*UsageBucket) Descriptor() ([]byte, []int) {
+	return file_llmgateway_v1_gateway_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *UsageBucket) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *UsageBucket) GetTotals() *UsageTotals {
+	if x != nil {
+		return x.Totals
+	}
+	return nil
+}
+
+// UsageTotals adds up usage records.
+type UsageTotals struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Requests, whatever their outcome.
+	Requests int64 `protobuf:"varint,1,opt,name=requests,proto3" json:"requests,omitempty"`
+	// Requests that ended in an error.
+	Errors int64 `protobuf:"varint,2,opt,name=errors,proto3" json:"errors,omitempty"`
+	// Input tokens, including cached and cache-write tokens.
+	PromptTokens int64 `protobuf:"varint,3,opt,name=prompt_tokens,json=promptTokens,proto3" json:"prompt_tokens,omitempty"`
+	// Output tokens, including reasoning tokens.
+	CompletionTokens int64 `protobuf:"varint,4,opt,name=completion_tokens,json=completionTokens,proto3" json:"completion_tokens,omitempty"`
+	// Input tokens read from cache.
+	CachedTokens int64 `protobuf:"varint,5,opt,name=cached_tokens,json=cachedTokens,proto3" json:"cached_tokens,omitempty"`
+	// Output tokens spent on reasoning.
+	ReasoningTokens int64 `protobuf:"varint,6,opt,name=reasoning_tokens,json=reasoningTokens,proto3" json:"reasoning_tokens,omitempty"`
+	// Input tokens written to cache.
+	CacheWriteTokens int64 `protobuf:"varint,7,opt,name=cache_write_tokens,json=cacheWriteTokens,proto3" json:"cache_write_tokens,omitempty"`
+	// Cost in US dollars.
+	CostUsd       float64 `protobuf:"fixed64,8,opt,name=cost_usd,json=costUsd,proto3" json:"cost_usd,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UsageTotals) Reset() {
+	*x = UsageTotals{}
+	mi := &file_llmgateway_v1_gateway_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UsageTotals) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UsageTotals) ProtoMessage() {}
+
+func (x *UsageTotals) ProtoReflect() protoreflect.Message {
+	mi := &file_llmgateway_v1_gateway_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UsageTotals.ProtoReflect.Descriptor instead.
+func (*UsageTotals) Descriptor() ([]byte, []int) {
+	return file_llmgateway_v1_gateway_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *UsageTotals) GetRequests() int64 {
+	if x != nil {
+		return x.Requests
+	}
+	return 0
+}
+
+func (x *UsageTotals) GetErrors() int64 {
+	if x != nil {
+		return x.Errors
+	}
+	return 0
+}
+
+func (x *UsageTotals) GetPromptTokens() int64 {
+	if x != nil {
+		return x.PromptTokens
+	}
+	return 0
+}
+
+func (x *UsageTotals) GetCompletionTokens() int64 {
+	if x != nil {
+		return x.CompletionTokens
+	}
+	return 0
+}
+
+func (x *UsageTotals) GetCachedTokens() int64 {
+	if x != nil {
+		return x.CachedTokens
+	}
+	return 0
+}
+
+func (x *UsageTotals) GetReasoningTokens() int64 {
+	if x != nil {
+		return x.ReasoningTokens
+	}
+	return 0
+}
+
+func (x *UsageTotals) GetCacheWriteTokens() int64 {
+	if x != nil {
+		return x.CacheWriteTokens
+	}
+	return 0
+}
+
+func (x *UsageTotals) GetCostUsd() float64 {
+	if x != nil {
+		return x.CostUsd
+	}
+	return 0
+}
+
 var File_llmgateway_v1_gateway_proto protoreflect.FileDescriptor
 
 const file_llmgateway_v1_gateway_proto_rawDesc = "" +
@@ -1689,12 +2037,12 @@ const file_llmgateway_v1_gateway_proto_rawDesc = "" +
 	"\x0eupstream_model\x18\n" +
 	" \x01(\tR\rupstreamModel\"\xfa\x01\n" +
 	"\x05Usage\x12#\n" +
-	"\rprompt_tokens\x18\x01 \x01(\x03R\fpromptTokens\x12+\n" +
-	"\x11completion_tokens\x18\x02 \x01(\x03R\x10completionTokens\x12!\n" +
-	"\ftotal_tokens\x18\x03 \x01(\x03R\vtotalTokens\x12#\n" +
-	"\rcached_tokens\x18\x04 \x01(\x03R\fcachedTokens\x12)\n" +
-	"\x10reasoning_tokens\x18\x05 \x01(\x03R\x0freasoningTokens\x12,\n" +
-	"\x12cache_write_tokens\x18\x06 \x01(\x03R\x10cacheWriteTokens\"\xd4\x01\n" +
+	"\rprompt_tokens\x18\x01 \x01(\x05R\fpromptTokens\x12+\n" +
+	"\x11completion_tokens\x18\x02 \x01(\x05R\x10completionTokens\x12!\n" +
+	"\ftotal_tokens\x18\x03 \x01(\x05R\vtotalTokens\x12#\n" +
+	"\rcached_tokens\x18\x04 \x01(\x05R\fcachedTokens\x12)\n" +
+	"\x10reasoning_tokens\x18\x05 \x01(\x05R\x0freasoningTokens\x12,\n" +
+	"\x12cache_write_tokens\x18\x06 \x01(\x05R\x10cacheWriteTokens\"\xd4\x01\n" +
 	"\x05Route\x12'\n" +
 	"\x0frequested_model\x18\x01 \x01(\tR\x0erequestedModel\x12%\n" +
 	"\x0eresolved_model\x18\x02 \x01(\tR\rresolvedModel\x12\x1a\n" +
@@ -1750,13 +2098,43 @@ const file_llmgateway_v1_gateway_proto_rawDesc = "" +
 	"\x0foutput_per_mtok\x18\x02 \x01(\x01R\routputPerMtok\x121\n" +
 	"\x15cached_input_per_mtok\x18\x03 \x01(\x01R\x12cachedInputPerMtok\x12/\n" +
 	"\x14cache_write_per_mtok\x18\x04 \x01(\x01R\x11cacheWritePerMtok\x12,\n" +
-	"\x12reasoning_per_mtok\x18\x05 \x01(\x01R\x10reasoningPerMtok2\xf6\x01\n" +
+	"\x12reasoning_per_mtok\x18\x05 \x01(\x01R\x10reasoningPerMtok\"\xcc\x01\n" +
+	"\x0fGetUsageRequest\x129\n" +
+	"\n" +
+	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x15\n" +
+	"\x06key_id\x18\x03 \x01(\tR\x05keyId\x12\x14\n" +
+	"\x05model\x18\x04 \x01(\tR\x05model\x12\x1a\n" +
+	"\bprovider\x18\x05 \x01(\tR\bprovider\"\x90\x03\n" +
+	"\x10GetUsageResponse\x129\n" +
+	"\n" +
+	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x120\n" +
+	"\x05total\x18\x03 \x01(\v2\x1a.llmgateway.v1.UsageTotalsR\x05total\x121\n" +
+	"\x06by_key\x18\x04 \x03(\v2\x1a.llmgateway.v1.UsageBucketR\x05byKey\x125\n" +
+	"\bby_model\x18\x05 \x03(\v2\x1a.llmgateway.v1.UsageBucketR\abyModel\x12;\n" +
+	"\vby_provider\x18\x06 \x03(\v2\x1a.llmgateway.v1.UsageBucketR\n" +
+	"byProvider\x121\n" +
+	"\x06by_day\x18\a \x03(\v2\x1a.llmgateway.v1.UsageBucketR\x05byDay\"U\n" +
+	"\vUsageBucket\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x122\n" +
+	"\x06totals\x18\x02 \x01(\v2\x1a.llmgateway.v1.UsageTotalsR\x06totals\"\xac\x02\n" +
+	"\vUsageTotals\x12\x1a\n" +
+	"\brequests\x18\x01 \x01(\x03R\brequests\x12\x16\n" +
+	"\x06errors\x18\x02 \x01(\x03R\x06errors\x12#\n" +
+	"\rprompt_tokens\x18\x03 \x01(\x03R\fpromptTokens\x12+\n" +
+	"\x11completion_tokens\x18\x04 \x01(\x03R\x10completionTokens\x12#\n" +
+	"\rcached_tokens\x18\x05 \x01(\x03R\fcachedTokens\x12)\n" +
+	"\x10reasoning_tokens\x18\x06 \x01(\x03R\x0freasoningTokens\x12,\n" +
+	"\x12cache_write_tokens\x18\a \x01(\x03R\x10cacheWriteTokens\x12\x19\n" +
+	"\bcost_usd\x18\b \x01(\x01R\acostUsd2\xc3\x02\n" +
 	"\x11LLMGatewayService\x12?\n" +
 	"\x04Chat\x12\x1a.llmgateway.v1.ChatRequest\x1a\x1b.llmgateway.v1.ChatResponse\x12M\n" +
 	"\n" +
 	"ChatStream\x12\x1a.llmgateway.v1.ChatRequest\x1a!.llmgateway.v1.ChatStreamResponse0\x01\x12Q\n" +
 	"\n" +
-	"ListModels\x12 .llmgateway.v1.ListModelsRequest\x1a!.llmgateway.v1.ListModelsResponseBAZ?github.com/llmgateway/llmgateway/gen/llmgateway/v1;llmgatewayv1b\x06proto3"
+	"ListModels\x12 .llmgateway.v1.ListModelsRequest\x1a!.llmgateway.v1.ListModelsResponse\x12K\n" +
+	"\bGetUsage\x12\x1e.llmgateway.v1.GetUsageRequest\x1a\x1f.llmgateway.v1.GetUsageResponseBAZ?github.com/llmgateway/llmgateway/gen/llmgateway/v1;llmgatewayv1b\x06proto3"
 
 var (
 	file_llmgateway_v1_gateway_proto_rawDescOnce sync.Once
@@ -1770,7 +2148,7 @@ func file_llmgateway_v1_gateway_proto_rawDescGZIP() []byte {
 	return file_llmgateway_v1_gateway_proto_rawDescData
 }
 
-var file_llmgateway_v1_gateway_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_llmgateway_v1_gateway_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_llmgateway_v1_gateway_proto_goTypes = []any{
 	(*ChatRequest)(nil),           // 0: llmgateway.v1.ChatRequest
 	(*RoutingHints)(nil),          // 1: llmgateway.v1.RoutingHints
@@ -1792,46 +2170,62 @@ var file_llmgateway_v1_gateway_proto_goTypes = []any{
 	(*ListModelsResponse)(nil),    // 17: llmgateway.v1.ListModelsResponse
 	(*ModelInfo)(nil),             // 18: llmgateway.v1.ModelInfo
 	(*Pricing)(nil),               // 19: llmgateway.v1.Pricing
-	nil,                           // 20: llmgateway.v1.ChatRequest.MetadataEntry
-	(*structpb.Struct)(nil),       // 21: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 23: google.protobuf.Duration
+	(*GetUsageRequest)(nil),       // 20: llmgateway.v1.GetUsageRequest
+	(*GetUsageResponse)(nil),      // 21: llmgateway.v1.GetUsageResponse
+	(*UsageBucket)(nil),           // 22: llmgateway.v1.UsageBucket
+	(*UsageTotals)(nil),           // 23: llmgateway.v1.UsageTotals
+	nil,                           // 24: llmgateway.v1.ChatRequest.MetadataEntry
+	(*structpb.Struct)(nil),       // 25: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil), // 26: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 27: google.protobuf.Duration
 }
 var file_llmgateway_v1_gateway_proto_depIdxs = []int32{
 	2,  // 0: llmgateway.v1.ChatRequest.messages:type_name -> llmgateway.v1.Message
 	5,  // 1: llmgateway.v1.ChatRequest.tools:type_name -> llmgateway.v1.Tool
 	7,  // 2: llmgateway.v1.ChatRequest.tool_choice:type_name -> llmgateway.v1.ToolChoice
-	20, // 3: llmgateway.v1.ChatRequest.metadata:type_name -> llmgateway.v1.ChatRequest.MetadataEntry
+	24, // 3: llmgateway.v1.ChatRequest.metadata:type_name -> llmgateway.v1.ChatRequest.MetadataEntry
 	1,  // 4: llmgateway.v1.ChatRequest.routing:type_name -> llmgateway.v1.RoutingHints
 	3,  // 5: llmgateway.v1.Message.tool_calls:type_name -> llmgateway.v1.ToolCall
 	4,  // 6: llmgateway.v1.ToolCall.function:type_name -> llmgateway.v1.FunctionCall
 	6,  // 7: llmgateway.v1.Tool.function:type_name -> llmgateway.v1.FunctionDefinition
-	21, // 8: llmgateway.v1.FunctionDefinition.parameters:type_name -> google.protobuf.Struct
+	25, // 8: llmgateway.v1.FunctionDefinition.parameters:type_name -> google.protobuf.Struct
 	2,  // 9: llmgateway.v1.ChatResponse.message:type_name -> llmgateway.v1.Message
 	9,  // 10: llmgateway.v1.ChatResponse.usage:type_name -> llmgateway.v1.Usage
 	10, // 11: llmgateway.v1.ChatResponse.route:type_name -> llmgateway.v1.Route
-	22, // 12: llmgateway.v1.ChatResponse.created:type_name -> google.protobuf.Timestamp
+	26, // 12: llmgateway.v1.ChatResponse.created:type_name -> google.protobuf.Timestamp
 	11, // 13: llmgateway.v1.Route.attempts:type_name -> llmgateway.v1.RouteAttempt
-	23, // 14: llmgateway.v1.RouteAttempt.latency:type_name -> google.protobuf.Duration
+	27, // 14: llmgateway.v1.RouteAttempt.latency:type_name -> google.protobuf.Duration
 	13, // 15: llmgateway.v1.ChatStreamResponse.delta:type_name -> llmgateway.v1.ChatDelta
 	15, // 16: llmgateway.v1.ChatStreamResponse.final:type_name -> llmgateway.v1.ChatStreamFinal
 	14, // 17: llmgateway.v1.ChatDelta.tool_calls:type_name -> llmgateway.v1.ToolCallDelta
 	9,  // 18: llmgateway.v1.ChatStreamFinal.usage:type_name -> llmgateway.v1.Usage
 	10, // 19: llmgateway.v1.ChatStreamFinal.route:type_name -> llmgateway.v1.Route
-	22, // 20: llmgateway.v1.ChatStreamFinal.created:type_name -> google.protobuf.Timestamp
+	26, // 20: llmgateway.v1.ChatStreamFinal.created:type_name -> google.protobuf.Timestamp
 	18, // 21: llmgateway.v1.ListModelsResponse.models:type_name -> llmgateway.v1.ModelInfo
 	19, // 22: llmgateway.v1.ModelInfo.pricing:type_name -> llmgateway.v1.Pricing
-	0,  // 23: llmgateway.v1.LLMGatewayService.Chat:input_type -> llmgateway.v1.ChatRequest
-	0,  // 24: llmgateway.v1.LLMGatewayService.ChatStream:input_type -> llmgateway.v1.ChatRequest
-	16, // 25: llmgateway.v1.LLMGatewayService.ListModels:input_type -> llmgateway.v1.ListModelsRequest
-	8,  // 26: llmgateway.v1.LLMGatewayService.Chat:output_type -> llmgateway.v1.ChatResponse
-	12, // 27: llmgateway.v1.LLMGatewayService.ChatStream:output_type -> llmgateway.v1.ChatStreamResponse
-	17, // 28: llmgateway.v1.LLMGatewayService.ListModels:output_type -> llmgateway.v1.ListModelsResponse
-	26, // [26:29] is the sub-list for method output_type
-	23, // [23:26] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	26, // 23: llmgateway.v1.GetUsageRequest.start_time:type_name -> google.protobuf.Timestamp
+	26, // 24: llmgateway.v1.GetUsageRequest.end_time:type_name -> google.protobuf.Timestamp
+	26, // 25: llmgateway.v1.GetUsageResponse.start_time:type_name -> google.protobuf.Timestamp
+	26, // 26: llmgateway.v1.GetUsageResponse.end_time:type_name -> google.protobuf.Timestamp
+	23, // 27: llmgateway.v1.GetUsageResponse.total:type_name -> llmgateway.v1.UsageTotals
+	22, // 28: llmgateway.v1.GetUsageResponse.by_key:type_name -> llmgateway.v1.UsageBucket
+	22, // 29: llmgateway.v1.GetUsageResponse.by_model:type_name -> llmgateway.v1.UsageBucket
+	22, // 30: llmgateway.v1.GetUsageResponse.by_provider:type_name -> llmgateway.v1.UsageBucket
+	22, // 31: llmgateway.v1.GetUsageResponse.by_day:type_name -> llmgateway.v1.UsageBucket
+	23, // 32: llmgateway.v1.UsageBucket.totals:type_name -> llmgateway.v1.UsageTotals
+	0,  // 33: llmgateway.v1.LLMGatewayService.Chat:input_type -> llmgateway.v1.ChatRequest
+	0,  // 34: llmgateway.v1.LLMGatewayService.ChatStream:input_type -> llmgateway.v1.ChatRequest
+	16, // 35: llmgateway.v1.LLMGatewayService.ListModels:input_type -> llmgateway.v1.ListModelsRequest
+	20, // 36: llmgateway.v1.LLMGatewayService.GetUsage:input_type -> llmgateway.v1.GetUsageRequest
+	8,  // 37: llmgateway.v1.LLMGatewayService.Chat:output_type -> llmgateway.v1.ChatResponse
+	12, // 38: llmgateway.v1.LLMGatewayService.ChatStream:output_type -> llmgateway.v1.ChatStreamResponse
+	17, // 39: llmgateway.v1.LLMGatewayService.ListModels:output_type -> llmgateway.v1.ListModelsResponse
+	21, // 40: llmgateway.v1.LLMGatewayService.GetUsage:output_type -> llmgateway.v1.GetUsageResponse
+	37, // [37:41] is the sub-list for method output_type
+	33, // [33:37] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_llmgateway_v1_gateway_proto_init() }
@@ -1851,7 +2245,7 @@ func file_llmgateway_v1_gateway_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_llmgateway_v1_gateway_proto_rawDesc), len(file_llmgateway_v1_gateway_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

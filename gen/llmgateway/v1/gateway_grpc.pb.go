@@ -22,6 +22,7 @@ const (
 	LLMGatewayService_Chat_FullMethodName       = "/llmgateway.v1.LLMGatewayService/Chat"
 	LLMGatewayService_ChatStream_FullMethodName = "/llmgateway.v1.LLMGatewayService/ChatStream"
 	LLMGatewayService_ListModels_FullMethodName = "/llmgateway.v1.LLMGatewayService/ListModels"
+	LLMGatewayService_GetUsage_FullMethodName   = "/llmgateway.v1.LLMGatewayService/GetUsage"
 )
 
 // LLMGatewayServiceClient is the client API for LLMGatewayService service.
@@ -48,6 +49,10 @@ type LLMGatewayServiceClient interface {
 	ChatStream(ctx context.Context, in *ChatRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ChatStreamResponse], error)
 	// ListModels lists the models, aliases and virtual models a caller may use.
 	ListModels(ctx context.Context, in *ListModelsRequest, opts ...grpc.CallOption) (*ListModelsResponse, error)
+	// GetUsage reports tokens and cost over a time range, in total and broken
+	// down by key, model, provider and day. A key sees its own usage; an
+	// admin key sees everyone's.
+	GetUsage(ctx context.Context, in *GetUsageRequest, opts ...grpc.CallOption) (*GetUsageResponse, error)
 }
 
 type lLMGatewayServiceClient struct {
@@ -97,6 +102,16 @@ func (c *lLMGatewayServiceClient) ListModels(ctx context.Context, in *ListModels
 	return out, nil
 }
 
+func (c *lLMGatewayServiceClient) GetUsage(ctx context.Context, in *GetUsageRequest, opts ...grpc.CallOption) (*GetUsageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetUsageResponse)
+	err := c.cc.Invoke(ctx, LLMGatewayService_GetUsage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LLMGatewayServiceServer is the server API for LLMGatewayService service.
 // All implementations must embed UnimplementedLLMGatewayServiceServer
 // for forward compatibility.
@@ -121,6 +136,10 @@ type LLMGatewayServiceServer interface {
 	ChatStream(*ChatRequest, grpc.ServerStreamingServer[ChatStreamResponse]) error
 	// ListModels lists the models, aliases and virtual models a caller may use.
 	ListModels(context.Context, *ListModelsRequest) (*ListModelsResponse, error)
+	// GetUsage reports tokens and cost over a time range, in total and broken
+	// down by key, model, provider and day. A key sees its own usage; an
+	// admin key sees everyone's.
+	GetUsage(context.Context, *GetUsageRequest) (*GetUsageResponse, error)
 	mustEmbedUnimplementedLLMGatewayServiceServer()
 }
 
@@ -139,6 +158,9 @@ func (UnimplementedLLMGatewayServiceServer) ChatStream(*ChatRequest, grpc.Server
 }
 func (UnimplementedLLMGatewayServiceServer) ListModels(context.Context, *ListModelsRequest) (*ListModelsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListModels not implemented")
+}
+func (UnimplementedLLMGatewayServiceServer) GetUsage(context.Context, *GetUsageRequest) (*GetUsageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetUsage not implemented")
 }
 func (UnimplementedLLMGatewayServiceServer) mustEmbedUnimplementedLLMGatewayServiceServer() {}
 func (UnimplementedLLMGatewayServiceServer) testEmbeddedByValue()                           {}
@@ -208,6 +230,24 @@ func _LLMGatewayService_ListModels_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LLMGatewayService_GetUsage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetUsageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LLMGatewayServiceServer).GetUsage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LLMGatewayService_GetUsage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LLMGatewayServiceServer).GetUsage(ctx, req.(*GetUsageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // LLMGatewayService_ServiceDesc is the grpc.ServiceDesc for LLMGatewayService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -222,6 +262,10 @@ var LLMGatewayService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListModels",
 			Handler:    _LLMGatewayService_ListModels_Handler,
+		},
+		{
+			MethodName: "GetUsage",
+			Handler:    _LLMGatewayService_GetUsage_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
