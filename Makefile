@@ -4,7 +4,7 @@ GO ?= go
 TOOLS_BIN := $(CURDIR)/.tools/bin
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: all build run test vet lint generate check-generate tools bench clean
+.PHONY: all build run test test-sdk vet lint generate check-generate tools bench clean
 
 all: build
 
@@ -16,9 +16,13 @@ build:
 run:
 	$(GO) run ./cmd/llmgateway $(ARGS)
 
-## test: vet, the whole test suite with the race detector, lint and the gen/ freshness check
-test: vet check-generate
+## test: vet, lint, the gen/ freshness check, the OpenAI Node SDK against a real gateway, and the whole Go test suite with the race detector
+test: vet check-generate test-sdk
 	$(GO) test -race -count=1 -timeout 30m ./...
+
+## test-sdk: the official OpenAI Node SDK (pinned in sdk/node) against bin/llmgateway
+test-sdk: build
+	cd sdk/node && npm ci --silent --no-audit --no-fund && LLMGATEWAY_BIN=$(CURDIR)/bin/llmgateway node --test
 
 vet:
 	$(GO) vet ./...
