@@ -23,8 +23,8 @@ import (
 	reflectpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 
-	pb "github.com/llmgateway/llmgateway/gen/llmgateway/v1"
 	"github.com/llmgateway/llmgateway/config"
+	pb "github.com/llmgateway/llmgateway/gen/llmgateway/v1"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -204,7 +204,7 @@ func TestRESTFacade(t *testing.T) {
 		t.Fatalf("POST /api/v1/chat = %d %s", resp.StatusCode, body)
 	}
 	var chat struct {
-		Model   string `json:"model"`
+		Model   string                   `json:"model"`
 		Message struct{ Content string } `json:"message"`
 	}
 	if err := json.Unmarshal(body, &chat); err != nil || chat.Model != "gpt-4.1" || chat.Message.Content == "" {

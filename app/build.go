@@ -10,6 +10,7 @@ import (
 	"github.com/llmgateway/llmgateway/config"
 	"github.com/llmgateway/llmgateway/llm"
 	"github.com/llmgateway/llmgateway/pricing"
+	"github.com/llmgateway/llmgateway/providers/azure"
 	"github.com/llmgateway/llmgateway/providers/openai"
 	"github.com/llmgateway/llmgateway/providers/simulator"
 	"github.com/llmgateway/llmgateway/routing"
@@ -135,6 +136,14 @@ func buildProvider(pc *config.Provider, lookup func(string) (string, bool)) (rou
 		}
 		return openai.New(openai.Config{
 			Name: pc.Name, BaseURL: pc.BaseURL, APIKey: key, Headers: pc.Headers, Timeout: pc.Timeout,
+		})
+	case config.TypeAzure:
+		key, err := pc.APIKey(lookup)
+		if err != nil {
+			return nil, err
+		}
+		return azure.New(azure.Config{
+			Name: pc.Name, Endpoint: pc.BaseURL, APIVersion: pc.APIVersion, APIKey: key, Headers: pc.Headers, Timeout: pc.Timeout,
 		})
 	}
 	return nil, fmt.Errorf("provider type %q is not supported by this build", pc.Type)

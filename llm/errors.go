@@ -38,7 +38,8 @@ const (
 	KindMalformed ErrorKind = "malformed"
 	// KindContentFilter: the upstream refused the content.
 	KindContentFilter ErrorKind = "content_filter"
-	// KindCanceled: the caller went away or its deadline passed.
+	// KindCanceled: the caller went away. (A passed deadline is
+	// KindTimeout.)
 	KindCanceled ErrorKind = "canceled"
 )
 
