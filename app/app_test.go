@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -72,7 +73,7 @@ func start(t *testing.T, yaml string) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := FromConfig(cfg, slog.New(slog.DiscardHandler), func(string) (string, bool) { return "", false })
+	gw, err := FromConfig(cfg, slog.New(slog.DiscardHandler), os.LookupEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +122,7 @@ func waitReady(t *testing.T, addr string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get("http://" + addr + "/readyz")
+		resp, err := http.Get("http://" + addr + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -130,7 +131,7 @@ func waitReady(t *testing.T, addr string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatal("gateway never became ready")
+	t.Fatal("gateway never came up")
 }
 
 func tctx(t *testing.T) context.Context {
