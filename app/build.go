@@ -10,6 +10,7 @@ import (
 	"github.com/llmgateway/llmgateway/config"
 	"github.com/llmgateway/llmgateway/llm"
 	"github.com/llmgateway/llmgateway/pricing"
+	"github.com/llmgateway/llmgateway/providers/anthropic"
 	"github.com/llmgateway/llmgateway/providers/azure"
 	"github.com/llmgateway/llmgateway/providers/openai"
 	"github.com/llmgateway/llmgateway/providers/simulator"
@@ -136,6 +137,15 @@ func buildProvider(pc *config.Provider, lookup func(string) (string, bool)) (rou
 		}
 		return openai.New(openai.Config{
 			Name: pc.Name, BaseURL: pc.BaseURL, APIKey: key, Headers: pc.Headers, Timeout: pc.Timeout,
+		})
+	case config.TypeAnthropic:
+		key, err := pc.APIKey(lookup)
+		if err != nil {
+			return nil, err
+		}
+		return anthropic.New(anthropic.Config{
+			Name: pc.Name, BaseURL: pc.BaseURL, APIKey: key, Headers: pc.Headers, Timeout: pc.Timeout,
+			DefaultMaxTokens: pc.DefaultMaxTokens,
 		})
 	case config.TypeAzure:
 		key, err := pc.APIKey(lookup)
