@@ -12,6 +12,7 @@ import (
 	"github.com/llmgateway/llmgateway/pricing"
 	"github.com/llmgateway/llmgateway/providers/anthropic"
 	"github.com/llmgateway/llmgateway/providers/azure"
+	"github.com/llmgateway/llmgateway/providers/cohere"
 	"github.com/llmgateway/llmgateway/providers/openai"
 	"github.com/llmgateway/llmgateway/providers/simulator"
 	"github.com/llmgateway/llmgateway/routing"
@@ -147,6 +148,12 @@ func buildProvider(pc *config.Provider, lookup func(string) (string, bool)) (rou
 			Name: pc.Name, BaseURL: pc.BaseURL, APIKey: key, Headers: pc.Headers, Timeout: pc.Timeout,
 			DefaultMaxTokens: pc.DefaultMaxTokens,
 		})
+	case config.TypeCohere:
+		key, err := pc.APIKey(lookup)
+		if err != nil {
+			return nil, err
+		}
+		return cohere.New(cohere.Config{Name: pc.Name, BaseURL: pc.BaseURL, APIKey: key, Headers: pc.Headers, Timeout: pc.Timeout})
 	case config.TypeAzure:
 		key, err := pc.APIKey(lookup)
 		if err != nil {
