@@ -188,9 +188,9 @@ func errorCases() []errorCase {
 			wantKind:   llm.KindRateLimited, wantRetryable: true, wantRetry: 2 * time.Minute, wantRetryAbout: true, wantMessage: "too many requests",
 		},
 		{
-			name: "498 invalid token", giveStatus: 498,
+			name: "498 deny-listed token", giveStatus: 498,
 			giveBody: `{"id":"e5","message":"invalid token"}`,
-			wantKind: llm.KindAuth, wantMessage: "invalid token",
+			wantKind: llm.KindContentFilter, wantMessage: "invalid token",
 		},
 		{
 			name: "499 request cancelled upstream", giveStatus: 499,

@@ -277,8 +277,8 @@ func (c *Client) newRequest(ctx context.Context, body *chatRequest, stream bool)
 // applying the statuses Cohere gives its own meaning:
 //
 //   - 498 (Cohere's InvalidToken error; its reference describes a
-//     deny-listed token in the request or response): KindAuth, not
-//     retryable;
+//     deny-listed token in the request or response, a refusal of content,
+//     not of our credentials): KindContentFilter, not retryable;
 //   - 499 (the request was cancelled): KindCanceled when our own context
 //     is done, otherwise KindConnection, retryable, since we did not
 //     cancel it and something between us and Cohere did;
@@ -291,7 +291,7 @@ func (c *Client) errorFromResponse(ctx context.Context, resp *http.Response) *ll
 	ue := upstream.ErrorFromResponse(c.name, resp, errorMessage)
 	switch ue.StatusCode {
 	case 498:
-		ue.Kind, ue.Retryable = llm.KindAuth, false
+		ue.Kind, ue.Retryable = llm.KindContentFilter, false
 	case 499:
 		if ctx.Err() != nil {
 			ue.Kind, ue.Retryable = llm.KindCanceled, false
