@@ -13,6 +13,7 @@ import (
 	"github.com/llmgateway/llmgateway/providers/anthropic"
 	"github.com/llmgateway/llmgateway/providers/azure"
 	"github.com/llmgateway/llmgateway/providers/cohere"
+	"github.com/llmgateway/llmgateway/providers/gemini"
 	"github.com/llmgateway/llmgateway/providers/openai"
 	"github.com/llmgateway/llmgateway/providers/simulator"
 	"github.com/llmgateway/llmgateway/routing"
@@ -154,6 +155,15 @@ func buildProvider(pc *config.Provider, lookup func(string) (string, bool)) (rou
 			return nil, err
 		}
 		return cohere.New(cohere.Config{Name: pc.Name, BaseURL: pc.BaseURL, APIKey: key, Headers: pc.Headers, Timeout: pc.Timeout})
+	case config.TypeGemini:
+		key, err := pc.APIKey(lookup)
+		if err != nil {
+			return nil, err
+		}
+		return gemini.New(gemini.Config{
+			Name: pc.Name, BaseURL: pc.BaseURL, APIKey: key, Headers: pc.Headers, Timeout: pc.Timeout,
+			DefaultMaxTokens: pc.DefaultMaxTokens,
+		})
 	case config.TypeAzure:
 		key, err := pc.APIKey(lookup)
 		if err != nil {
@@ -163,7 +173,7 @@ func buildProvider(pc *config.Provider, lookup func(string) (string, bool)) (rou
 			Name: pc.Name, Endpoint: pc.BaseURL, APIVersion: pc.APIVersion, APIKey: key, Headers: pc.Headers, Timeout: pc.Timeout,
 		})
 	}
-	return nil, fmt.Errorf("provider type %q is not supported by this build", pc.Type)
+	return nil, fmt.Errorf("unknown provider type %q", pc.Type)
 }
 
 // disabled stands in for a provider that could not be set up: every call

@@ -1,0 +1,5 @@
+package gemini
+
+import "github.com/llmgateway/llmgateway/routing"
+
+var _ routing.Provider = (*Client)(nil)
