@@ -155,9 +155,9 @@ func outgoingContext(ctx context.Context, r *http.Request) (context.Context, *ap
 			kv = append(kv, name, v)
 		}
 	}
-	if len(kv) == 0 {
-		return ctx, nil
-	}
+	// Tell the gateway's interceptors which surface the call came in on,
+	// for usage records.
+	kv = append(kv, "x-llmgateway-surface", "openai")
 	return metadata.AppendToOutgoingContext(ctx, kv...), nil
 }
 

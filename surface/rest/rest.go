@@ -16,6 +16,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -74,8 +75,13 @@ func New(ctx context.Context, conn grpc.ClientConnInterface, opts ...Option) (ht
 			}
 			return runtime.DefaultHeaderMatcher(key)
 		}),
+		// Tell the gateway's interceptors which surface the call came in
+		// on, for usage records.
+		runtime.WithMetadata(func(context.Context, *http.Request) metadata.MD {
+			return metadata.Pairs("x-llmgateway-surface", "rest")
+		}),
 		runtime.WithOutgoingHeaderMatcher(func(key string) (string, bool) {
-			if strings.HasPrefix(key, "x-llmgateway-") || key == "x-request-id" {
+			if strings.HasPrefix(key, "x-llmgateway-") || strings.HasPrefix(key, "x-ratelimit-") || key == "x-request-id" {
 				return key, true
 			}
 			return runtime.MetadataHeaderPrefix + key, true

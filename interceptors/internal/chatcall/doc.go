@@ -1,0 +1,7 @@
+// Package chatcall is the plumbing the door's interceptors share: it finds
+// the chat request of a Chat or ChatStream call (in the unary request, or
+// in the stream's first received message), lets an interceptor admit or
+// refuse the call, and reports how the call ended (the response, or the
+// stream's final event, or the error), so that reservations are settled
+// exactly once, also when the handler panics.
+package chatcall

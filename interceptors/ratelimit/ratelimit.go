@@ -1,0 +1,146 @@
+package ratelimit
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/llmgateway/llmgateway/gen/llmgateway/v1"
+	"github.com/llmgateway/llmgateway/interceptors/auth"
+	"github.com/llmgateway/llmgateway/interceptors/internal/chatcall"
+	"github.com/llmgateway/llmgateway/state"
+	"github.com/llmgateway/llmgateway/surface/httperr"
+)
+
+// DefaultMaxTokens is the completion reserved for a request without
+// max_tokens, unless WithDefaultMaxTokens says otherwise.
+const DefaultMaxTokens = 1024
+
+type options struct {
+	defaultMaxTokens int64
+	logger           *slog.Logger
+}
+
+// Option configures a Limiter.
+type Option func(*options)
+
+// WithDefaultMaxTokens sets the completion tokens reserved for a request
+// that sets no max_tokens. Default: DefaultMaxTokens.
+func WithDefaultMaxTokens(n int64) Option { return func(o *options) { o.defaultMaxTokens = n } }
+
+// WithLogger sets the logger. Default: discard.
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// Limiter enforces rpm and tpm. Create it with New.
+type Limiter struct {
+	lim  state.Limiter
+	opts options
+}
+
+// New returns a Limiter on lim.
+func New(lim state.Limiter, opts ...Option) *Limiter {
+	o := options{defaultMaxTokens: DefaultMaxTokens, logger: slog.New(slog.DiscardHandler)}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return &Limiter{lim: lim, opts: o}
+}
+
+func perMinute(n int64) state.Rate { return state.Rate{Limit: n, Period: time.Minute} }
+
+func (l *Limiter) admit(ctx context.Context, req *pb.ChatRequest, _ bool) (func(chatcall.Outcome), error) {
+	k, ok := auth.FromContext(ctx)
+	if !ok || k.RPM <= 0 && k.TPM <= 0 {
+		return nil, nil
+	}
+	rpmKey, tpmKey := "rpm:"+k.ID, "tpm:"+k.ID
+	var md []string
+	if k.RPM > 0 {
+		d, err := l.lim.Take(ctx, rpmKey, perMinute(k.RPM), 1)
+		if err != nil {
+			return nil, chatcall.StateError(err, "the rpm limit")
+		}
+		if !d.Allowed {
+			return nil, chatcall.RateLimited(
+				fmt.Sprintf("this API key made its %d requests per minute (rpm): retry in %s", k.RPM, round(d.RetryAfter)),
+				"rpm", d.RetryAfter)
+		}
+		md = append(md, "x-ratelimit-limit-requests", strconv.FormatInt(k.RPM, 10),
+			"x-ratelimit-remaining-requests", strconv.FormatInt(d.Remaining, 10))
+	}
+	giveBackRPM := func() {
+		if k.RPM > 0 {
+			l.adjust(ctx, rpmKey, perMinute(k.RPM), -1)
+		}
+	}
+	var prompt, reserved int64
+	if k.TPM > 0 {
+		var completion int64
+		prompt, completion = chatcall.EstimateTokens(req, l.opts.defaultMaxTokens)
+		reserved = prompt + completion
+		d, err := l.lim.Take(ctx, tpmKey, perMinute(k.TPM), reserved)
+		if err != nil {
+			giveBackRPM()
+			return nil, chatcall.StateError(err, "the tpm limit")
+		}
+		if !d.Allowed {
+			giveBackRPM()
+			return nil, chatcall.RateLimited(
+				fmt.Sprintf("this API key used its %d tokens per minute (tpm): this request reserves about %d (prompt estimate + max_tokens); retry in %s",
+					k.TPM, reserved, round(d.RetryAfter)),
+				"tpm", d.RetryAfter)
+		}
+		md = append(md, "x-ratelimit-limit-tokens", strconv.FormatInt(k.TPM, 10),
+			"x-ratelimit-remaining-tokens", strconv.FormatInt(d.Remaining, 10))
+	}
+	chatcall.SetHeader(ctx, metadata.Pairs(md...))
+	return func(out chatcall.Outcome) {
+		if out.Err != nil && httperr.Reason(status.Convert(out.Err)) == httperr.ReasonBudgetExceeded {
+			giveBackRPM()
+		}
+		if k.TPM <= 0 {
+			return
+		}
+		var used int64
+		switch {
+		case out.Answered:
+			used = out.Usage.Total()
+		case out.StreamedTokens > 0:
+			used = prompt + out.StreamedTokens
+		}
+		l.adjust(ctx, tpmKey, perMinute(k.TPM), used-reserved)
+	}, nil
+}
+
+// adjust settles after the call, which may have been cancelled: the
+// settlement must still happen.
+func (l *Limiter) adjust(ctx context.Context, key string, r state.Rate, delta int64) {
+	if err := l.lim.Adjust(chatcall.Detached(ctx), key, r, delta); err != nil {
+		l.opts.logger.Warn("rate limit not settled", "limit", key, "delta", delta, "error", err)
+	}
+}
+
+// round shows a wait to a human: to the millisecond under a second, else
+// to a tenth of a second.
+func round(d time.Duration) time.Duration {
+	if d < time.Second {
+		return max(d.Round(time.Millisecond), time.Millisecond)
+	}
+	return d.Round(100 * time.Millisecond)
+}
+
+// UnaryServerInterceptor limits Chat calls.
+func (l *Limiter) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
+	return chatcall.UnaryServerInterceptor(l.admit)
+}
+
+// StreamServerInterceptor limits ChatStream calls.
+func (l *Limiter) StreamServerInterceptor() grpc.StreamServerInterceptor {
+	return chatcall.StreamServerInterceptor(l.admit)
+}
