@@ -17,12 +17,22 @@ run:
 	$(GO) run ./cmd/llmgateway $(ARGS)
 
 ## test: vet, lint, the gen/ freshness check, the OpenAI Node SDK against a real gateway, and the whole Go test suite with the race detector
-test: vet check-generate test-sdk
-	$(GO) test -race -count=1 -timeout 30m ./...
+test: deps vet check-generate test-sdk check-deploy
+	LLMGATEWAY_REQUIRE_REDIS=1 $(GO) test -race -count=1 -timeout 30m ./...
+
+## deps: redis-server (Debian package), which the shared-state tests start on a loopback port
+.PHONY: deps
+deps:
+	command -v redis-server >/dev/null || (apt-get update && apt-get install -y redis-server)
 
 ## test-sdk: the official OpenAI Node SDK (pinned in sdk/node) against bin/llmgateway
 test-sdk: build
 	cd sdk/node && npm ci --silent --no-audit --no-fund && LLMGATEWAY_BIN=$(CURDIR)/bin/llmgateway node --test
+
+## check-deploy: the Dockerfile against `make build` and the Kubernetes manifests against the API types (deploy/, its own Go module)
+.PHONY: check-deploy
+check-deploy:
+	cd deploy && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 20m ./...
 
 vet:
 	$(GO) vet ./...
@@ -55,6 +65,10 @@ check-generate: lint
 ## bench: Go micro-benchmarks of the hot path
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## drill: the fault drill (a minute at 300 req/s per run, gateway against baseline); see docs/DRILL.md
+drill:
+	$(GO) run ./bench/drill
 
 clean:
 	rm -rf bin .tools

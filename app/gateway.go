@@ -34,6 +34,8 @@ type options struct {
 	usable          func() bool
 	unary           []grpc.UnaryServerInterceptor
 	stream          []grpc.StreamServerInterceptor
+	serverOpts      []server.Option
+	starts, stops   []func(context.Context) error
 }
 
 var defaultOptions = options{
@@ -70,6 +72,24 @@ func WithInterceptors(u []grpc.UnaryServerInterceptor, s []grpc.StreamServerInte
 	}
 }
 
+// WithServerOptions passes options to the gRPC service (server.New).
+// Default: only the logger.
+func WithServerOptions(opts ...server.Option) Option {
+	return func(o *options) { o.serverOpts = append(o.serverOpts, opts...) }
+}
+
+// WithLifecycle runs start when Serve begins, before it accepts calls (an
+// error aborts Serve), and stop when Serve ends, after in-flight calls
+// have drained (its error is logged), e.g. to open and flush the usage
+// ledger. Either may be nil. Hooks start in the order given and stop in
+// reverse. Default: none.
+func WithLifecycle(start, stop func(context.Context) error) Option {
+	return func(o *options) {
+		o.starts = append(o.starts, start)
+		o.stops = append(o.stops, stop)
+	}
+}
+
 // Gateway is one gateway process's servers.
 type Gateway struct {
 	router  *routing.Router
@@ -97,7 +117,7 @@ func New(r *routing.Router, opts ...Option) *Gateway {
 		grpc.ChainStreamInterceptor(stream...),
 	)
 	g := &Gateway{router: r, opts: o, grpc: gs, health: health.NewServer()}
-	pb.RegisterLLMGatewayServiceServer(gs, server.New(r, server.WithLogger(o.logger)))
+	pb.RegisterLLMGatewayServiceServer(gs, server.New(r, append([]server.Option{server.WithLogger(o.logger)}, o.serverOpts...)...))
 	healthpb.RegisterHealthServer(gs, g.health)
 	reflection.Register(gs)
 	g.health.SetServingStatus(pb.LLMGatewayService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
@@ -113,6 +133,18 @@ func (g *Gateway) GRPCServer() *grpc.Server { return g.grpc }
 // accepting, and in-flight calls and streams get the drain timeout to
 // finish. It returns nil after a clean shutdown.
 func (g *Gateway) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
+	if err := g.start(ctx); err != nil {
+		grpcLis.Close()
+		httpLis.Close()
+		return err
+	}
+	defer g.stop(len(g.opts.stops))
+	// The router's active health checks run while serving, off the
+	// request path.
+	hctx, stopChecks := context.WithCancel(ctx)
+	checks := make(chan struct{})
+	go func() { g.router.RunHealthChecks(hctx); close(checks) }()
+	defer func() { stopChecks(); <-checks }()
 	errc := make(chan error, 2)
 	go func() { errc <- serveErr("grpc", g.grpc.Serve(grpcLis)) }()
 
@@ -147,6 +179,37 @@ func (g *Gateway) Serve(ctx context.Context, grpcLis, httpLis net.Listener) erro
 	}
 	g.shutdown(hs)
 	return serveFailed
+}
+
+// start runs the lifecycle start hooks; when one fails, it stops those
+// that started.
+func (g *Gateway) start(ctx context.Context) error {
+	for i, start := range g.opts.starts {
+		if start == nil {
+			continue
+		}
+		if err := start(ctx); err != nil {
+			g.stop(i)
+			return fmt.Errorf("starting gateway: %w", err)
+		}
+	}
+	return nil
+}
+
+// stop runs the first n lifecycle stop hooks in reverse, each within the
+// drain timeout.
+func (g *Gateway) stop(n int) {
+	for i := n - 1; i >= 0; i-- {
+		stop := g.opts.stops[i]
+		if stop == nil {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), g.opts.drainTimeout)
+		if err := stop(ctx); err != nil {
+			g.opts.logger.Error("shutdown step failed", "error", err)
+		}
+		cancel()
+	}
 }
 
 func (g *Gateway) shutdown(hs *http.Server) {

@@ -88,6 +88,79 @@ models:
       cached_input_per_mtok: 0.5
       cache_write_per_mtok: 2.5
       reasoning_per_mtok: 10
+  - name: gpt-4.1-mini
+    deployments:
+      - provider: sim-a
+  - name: claude-sonnet-4.5
+    deployments:
+      - provider: sim-a
+routing:
+  strategy: least-latency
+  first_token_timeout: 12s
+  latency_window: 2m
+  estimated_output_tokens: 512
+  max_cooldown: 1m
+  models:
+    - name: gpt-4.1
+      strategy: priority
+      fallbacks: [claude-sonnet-4.5, gpt-4.1-mini]
+      affinity: true
+      hedge: {delay: 800ms, p95: true, max_hedges: 2}
+      first_token_timeout: 8s
+  virtual_models:
+    - name: auto
+      tiers:
+        simple: {models: [gpt-4.1-mini], strategy: cost, fallbacks: [claude-sonnet-4.5]}
+        standard: {models: [gpt-4.1-mini, gpt-4.1], strategy: weighted}
+        complex: {models: [gpt-4.1, claude-sonnet-4.5], strategy: priority, fallbacks: [gpt-4.1-mini]}
+      rules:
+        - {name: code, tier: complex, keywords: [代码, code]}
+        - {name: mid, tier: standard, min_tokens: 100, max_tokens: 2000, tools: true, min_depth: 2, max_depth: 8}
+      default_tier: simple
+      affinity: true
+      hedge: {delay: 1s}
+      first_token_timeout: 9s
+  providers:
+    - name: sim-a
+      first_token_timeout: 4s
+      health_check: {interval: 15s, timeout: 3s, model: gpt-4.1-mini, failures: 3}
+  retry:
+    max_attempts: 6
+    backoff: 100ms
+    max_backoff: 3s
+    max_retry_after: 5s
+  breaker:
+    failure_rate: 0.4
+    window: 20s
+    min_requests: 8
+    consecutive_failures: 3
+    open_for: 2s
+    max_open_for: 1m
+    half_open_probes: 3
+  sessions: {ttl: 30m, max: 5000}
+keys:
+  - id: cs_bot
+    name: customer-service
+    secret_sha256: 9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08
+    models: [gpt-4, "claude-*", auto]
+    rpm: 600
+    tpm: 200000
+    max_concurrent: 20
+    budget: {daily_usd: 50, monthly_usd: 1000}
+    labels: {team: cs, app: bot}
+    admin: true
+ledger: {path: /var/lib/llmgateway/usage.db, queue_size: 2000, batch_size: 100}
+state:
+  backend: redis
+  default_max_tokens: 2048
+  redis:
+    addr: redis.internal:6380
+    password_env: REDIS_PASSWORD
+    db: 2
+    tls: true
+    prefix: "gw1:"
+    timeout: 250ms
+    failure_mode: closed
 `
 
 func fullConfig() *Config {
@@ -150,7 +223,17 @@ func fullConfig() *Config {
 				CacheWritePerMTok:  2.5,
 				ReasoningPerMTok:   10,
 			},
+		}, {
+			Name:        "gpt-4.1-mini",
+			Deployments: []Deployment{{Provider: "sim-a", Model: "gpt-4.1-mini", Weight: 1}},
+		}, {
+			Name:        "claude-sonnet-4.5",
+			Deployments: []Deployment{{Provider: "sim-a", Model: "claude-sonnet-4.5", Weight: 1}},
 		}},
+		Routing: fullRouting(),
+		Keys:    fullKeys(),
+		Ledger:  fullLedger(),
+		State:   fullState(),
 	}
 }
 
@@ -330,6 +413,9 @@ models:
 				{Provider: "sim", Model: "explicit", Weight: 1},
 			},
 		}},
+		Routing: defaultRouting(),
+		Ledger:  defaultLedger(),
+		State:   defaultState(),
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Parse() defaults mismatch (-want +got):\n%s", diff)

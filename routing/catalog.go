@@ -20,12 +20,28 @@ type Deployment struct {
 	Weight int
 	// Priority orders deployments: lower first.
 	Priority int
-	// Timeout bounds one attempt; 0 leaves it to the provider's own.
+	// Timeout bounds one attempt: a unary call, or a stream from its start
+	// to its end. 0 leaves it to the provider's own.
 	Timeout time.Duration
 }
 
 // String names the deployment as provider/upstream-model.
 func (d *Deployment) String() string { return d.Provider + "/" + d.UpstreamModel }
+
+// Key identifies a deployment across router generations: health state
+// (breakers, latency windows, cool-downs, session affinity) is kept under
+// it, so that a router built from a reloaded config finds the state of the
+// deployments it shares with its predecessor.
+type Key struct {
+	Provider      string
+	UpstreamModel string
+	// Model is the gateway model the deployment serves.
+	Model string
+}
+
+// String formats k as model@provider/upstream-model, the form logs and
+// shared stores use.
+func (k Key) String() string { return k.Model + "@" + k.Provider + "/" + k.UpstreamModel }
 
 // Model is a model callers can name, with the deployments that serve it.
 type Model struct {
@@ -35,6 +51,11 @@ type Model struct {
 	Pricing     llm.Pricing
 }
 
+// Key returns the key of m's deployment d.
+func (m *Model) Key(d *Deployment) Key {
+	return Key{Provider: d.Provider, UpstreamModel: d.UpstreamModel, Model: m.Name}
+}
+
 // Catalog resolves model names and aliases. It is immutable once built.
 type Catalog struct {
 	byName map[string]*Model
@@ -42,7 +63,7 @@ type Catalog struct {
 }
 
 // NewCatalog builds a catalog. Names and aliases must be unique across all
-// models, and every model needs at least one deployment.
+// models, ignoring case, and every model needs at least one deployment.
 func NewCatalog(models []Model) (*Catalog, error) {
 	c := &Catalog{byName: make(map[string]*Model, len(models)*2)}
 	for i := range models {
@@ -55,6 +76,14 @@ func NewCatalog(models []Model) (*Catalog, error) {
 		}
 		m.Aliases = append([]string(nil), m.Aliases...)
 		m.Deployments = append([]Deployment(nil), m.Deployments...)
+		seen := make(map[Key]bool, len(m.Deployments))
+		for j := range m.Deployments {
+			k := m.Key(&m.Deployments[j])
+			if seen[k] {
+				return nil, fmt.Errorf("model %q: deployment %s appears twice", m.Name, m.Deployments[j].String())
+			}
+			seen[k] = true
+		}
 		for _, n := range append([]string{m.Name}, m.Aliases...) {
 			key := strings.ToLower(n)
 			if prev, ok := c.byName[key]; ok {

@@ -32,7 +32,18 @@ type NoRouteError struct {
 
 func (e *NoRouteError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "no upstream could answer for model %q after %d attempt(s)", e.Model, len(e.Attempts))
+	tried, skipped := 0, 0
+	for _, a := range e.Attempts {
+		if a.Outcome == OutcomeSkipped {
+			skipped++
+		} else {
+			tried++
+		}
+	}
+	fmt.Fprintf(&b, "no upstream could answer for model %q after %d attempt(s)", e.Model, tried)
+	if skipped > 0 {
+		fmt.Fprintf(&b, " and %d deployment(s) skipped", skipped)
+	}
 	if e.Last != nil {
 		b.WriteString(": ")
 		b.WriteString(e.Last.Error())
@@ -47,14 +58,17 @@ func (e *NoRouteError) Unwrap() error {
 	return e.Last
 }
 
-// RateLimited reports whether every failed attempt was refused for rate or
-// overload with a Retry-After, and the shortest such wait: the caller may
-// then be told to come back rather than that nothing works.
+// RateLimited reports whether every failed or skipped attempt was refused
+// for rate or overload with a Retry-After (or skipped while cooling down
+// after one), and the shortest such wait: the caller may then be told to
+// come back rather than that nothing works.
 func (e *NoRouteError) RateLimited() (time.Duration, bool) {
 	var wait time.Duration
 	n := 0
 	for _, a := range e.Attempts {
-		if a.Outcome != OutcomeError {
+		switch a.Outcome {
+		case OutcomeError, OutcomeSkipped:
+		default:
 			continue
 		}
 		if a.Kind != llm.KindRateLimited {

@@ -2,12 +2,9 @@ package routing
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"sort"
-	"sync"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/llmgateway/llmgateway/llm"
@@ -22,9 +19,12 @@ const (
 	OutcomeError    Outcome = "error"
 	OutcomeSkipped  Outcome = "skipped"
 	OutcomeCanceled Outcome = "cancelled"
+	// OutcomeHedgeLost is a hedged attempt cancelled because another
+	// produced its first token (or response) first.
+	OutcomeHedgeLost Outcome = "hedge_lost"
 )
 
-// Attempt records one try of one deployment.
+// Attempt records one try of one deployment, or one deployment skipped.
 type Attempt struct {
 	Provider      string
 	Model         string
@@ -33,21 +33,33 @@ type Attempt struct {
 	Latency       time.Duration
 	// Reason says why the deployment was chosen or skipped.
 	Reason string
-	// Error summarises a failure without the upstream's own message.
+	// Error summarises a failure (or why the deployment was skipped)
+	// without the upstream's own message.
 	Error      string
 	Kind       llm.ErrorKind
 	StatusCode int
 	RetryAfter time.Duration
+	// Hedge reports that the attempt was started as a hedge.
+	Hedge bool
+	// Cost is the estimated price of an attempt that lost a hedge race:
+	// its prompt, which the upstream processed before it was cancelled.
+	Cost float64
 }
 
 // Route records how one request was routed.
 type Route struct {
+	// Requested is the model as the caller named it.
 	Requested string
-	Resolved  string
-	Strategy  string
-	Tier      string
-	Rule      string
-	Attempts  []Attempt
+	// Resolved is the model that answered, or, when none did, the model
+	// (or virtual model) the name resolved to.
+	Resolved string
+	// Strategy is the name of the strategy that ordered the first stage.
+	Strategy string
+	// Tier and Rule are the classification of a virtual model's request.
+	Tier string
+	Rule string
+	// Attempts lists every attempt and skipped deployment, in order.
+	Attempts []Attempt
 }
 
 // Result is a routed unary response.
@@ -55,45 +67,81 @@ type Result struct {
 	Response   *llm.Response
 	Model      *Model
 	Deployment Deployment
-	// Cost is the response's price in US dollars.
-	Cost  float64
-	Route Route
+	// Cost is what the request cost in US dollars: the response's price
+	// plus HedgeCost.
+	Cost float64
+	// HedgeCost is the estimated price of the attempts that lost a hedge
+	// race, included in Cost.
+	HedgeCost float64
+	Route     Route
 }
 
-// Router carries chat requests to deployments. It is safe for concurrent
-// use.
+// Router carries chat requests to deployments: it resolves the model (or
+// classifies a virtual model's request into a tier), orders the healthy
+// deployments with the model's strategy, and fails over, retries and
+// hedges within the model's policy. It is safe for concurrent use.
 type Router struct {
 	catalog   *Catalog
 	providers map[string]Provider
 	opts      options
 
-	mu  sync.Mutex
-	wrr map[*Model][]int // smooth weighted round-robin current weights
+	state      *State
+	cooldowns  CooldownStore
+	deps       map[Key]*depState
+	provHealth map[string]*providerHealth
+
+	targets map[string]*target  // by lowercased model name or alias
+	virtual map[string]*virtual // by lowercased name
+	vlist   []VirtualModel
+	checks  []*healthProbe
 }
 
-type options struct {
-	logger *slog.Logger
-	now    func() time.Time
+// stage is one list of candidates ordered together: a model's deployments,
+// a tier's models' deployments, or one fallback model's.
+type stage struct {
+	cands    []Candidate // configuration order; slot i is cands[i]
+	strategy Strategy
+	wrr      *wrrState
 }
 
-var defaultOptions = options{
-	logger: slog.New(slog.DiscardHandler),
-	now:    time.Now,
+// target is what a request can be routed to: a model, or one tier of a
+// virtual model. Its first stage is its own; fallbacks follow.
+type target struct {
+	name     string // for affinity and logs: the model, or virtual/tier
+	resolved string // Route.Resolved until a model answers
+	stages   []*stage
+	affinity bool
+	hedge    *HedgePolicy
+	ftt      time.Duration // first-token timeout overriding the models'
 }
 
-// Option configures a Router.
-type Option func(*options)
-
-// WithLogger sets the logger for failed attempts, which logs the upstream's
-// full error message. Default: discard.
-func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
-
-// WithClock sets the clock used for latencies. Default: time.Now.
-func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+type virtual struct {
+	name       string
+	classifier *Classifier
+	tiers      map[Tier]*target
+}
 
 // New returns a Router over catalog. Every deployment's provider must be in
-// providers.
+// providers, and every model, fallback and tier the options name must be
+// in catalog.
 func New(catalog *Catalog, providers map[string]Provider, opts ...Option) (*Router, error) {
+	o := defaultOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := o.breaker.validate(); err != nil {
+		return nil, err
+	}
+	switch {
+	case o.latencyWindow <= 0:
+		return nil, fmt.Errorf("latency window is %v, want > 0", o.latencyWindow)
+	case o.maxCooldown <= 0:
+		return nil, fmt.Errorf("max cool-down is %v, want > 0", o.maxCooldown)
+	case o.sessionTTL <= 0 || o.maxSessions < 1:
+		return nil, fmt.Errorf("sessions are kept %v, at most %d; want > 0 and >= 1", o.sessionTTL, o.maxSessions)
+	case o.strategy == nil:
+		return nil, fmt.Errorf("no default strategy")
+	}
 	for _, m := range catalog.Models() {
 		for _, d := range m.Deployments {
 			if _, ok := providers[d.Provider]; !ok {
@@ -101,270 +149,265 @@ func New(catalog *Catalog, providers map[string]Provider, opts ...Option) (*Rout
 			}
 		}
 	}
-	o := defaultOptions
-	for _, opt := range opts {
-		opt(&o)
+	for name := range o.models {
+		if m, ok := catalog.Resolve(name); !ok || m.Name != name {
+			return nil, fmt.Errorf("policy for unknown model %q (use a model's name, not an alias)", name)
+		}
 	}
-	return &Router{catalog: catalog, providers: providers, opts: o, wrr: make(map[*Model][]int)}, nil
+	for name := range o.providers {
+		if _, ok := providers[name]; !ok {
+			return nil, fmt.Errorf("policy for unknown provider %q", name)
+		}
+	}
+	r := &Router{catalog: catalog, providers: providers, opts: o,
+		targets: make(map[string]*target), virtual: make(map[string]*virtual)}
+	r.state = o.state
+	if r.state == nil {
+		r.state = NewState()
+	}
+	r.cooldowns = o.cooldowns
+	if r.cooldowns == nil {
+		r.cooldowns = r.state.cooldowns
+	}
+	var keys []Key
+	for _, m := range catalog.Models() {
+		for i := range m.Deployments {
+			keys = append(keys, m.Key(&m.Deployments[i]))
+		}
+	}
+	provNames := make([]string, 0, len(providers))
+	for p := range providers {
+		provNames = append(provNames, p)
+	}
+	slices.Sort(provNames)
+	r.deps, r.provHealth = r.state.lookup(keys, provNames)
+
+	// Each model's own stage, shared by every target that uses the model
+	// on its own, so that its round-robin position is one.
+	own := make(map[string]*stage, len(catalog.Models()))
+	for _, m := range catalog.Models() {
+		p := o.models[m.Name]
+		if p.Hedge != nil {
+			if err := p.Hedge.validate(); err != nil {
+				return nil, fmt.Errorf("model %q: %w", m.Name, err)
+			}
+		}
+		own[m.Name] = r.newStage([]*Model{m}, p.Strategy)
+	}
+	for _, m := range catalog.Models() {
+		p := o.models[m.Name]
+		t := &target{name: m.Name, resolved: m.Name, stages: []*stage{own[m.Name]}, affinity: p.Affinity, hedge: p.Hedge}
+		if err := r.addFallbacks(t, []string{m.Name}, p.Fallbacks, own); err != nil {
+			return nil, fmt.Errorf("model %q: %w", m.Name, err)
+		}
+		for _, n := range append([]string{m.Name}, m.Aliases...) {
+			r.targets[strings.ToLower(n)] = t
+		}
+	}
+	for _, v := range o.virtual {
+		if err := r.addVirtual(v, own); err != nil {
+			return nil, fmt.Errorf("virtual model %q: %w", v.Name, err)
+		}
+	}
+	if err := r.buildHealthChecks(); err != nil {
+		return nil, err
+	}
+	// Only a router that was built forgets what its predecessor knew of
+	// deployments it no longer has.
+	r.state.retain(r.deps, r.provHealth)
+	return r, nil
+}
+
+// newStage builds the stage of models' deployments.
+func (r *Router) newStage(models []*Model, s Strategy) *stage {
+	if s == nil {
+		s = r.opts.strategy
+	}
+	st := &stage{strategy: s}
+	for rank, m := range models {
+		for i := range m.Deployments {
+			d := &m.Deployments[i]
+			st.cands = append(st.cands, Candidate{candidate: &candidate{Model: m, Deployment: d, rank: rank, slot: len(st.cands),
+				st: r.deps[m.Key(d)], ph: r.provHealth[d.Provider]}})
+		}
+	}
+	st.wrr = &wrrState{cur: make([]int, len(st.cands))}
+	return st
+}
+
+// addFallbacks appends a stage per fallback model to t; models already in
+// t (have) are not repeated.
+func (r *Router) addFallbacks(t *target, have []string, fallbacks []string, own map[string]*stage) error {
+	for _, f := range fallbacks {
+		m, ok := r.catalog.Resolve(f)
+		if !ok {
+			return fmt.Errorf("fallback %q is not a model", f)
+		}
+		if slices.Contains(have, m.Name) {
+			continue
+		}
+		have = append(have, m.Name)
+		t.stages = append(t.stages, own[m.Name])
+	}
+	return nil
+}
+
+func (r *Router) addVirtual(v VirtualModel, own map[string]*stage) error {
+	key := strings.ToLower(v.Name)
+	if v.Name == "" {
+		return fmt.Errorf("empty name")
+	}
+	if _, ok := r.targets[key]; ok {
+		return fmt.Errorf("the name is already a model or alias")
+	}
+	if _, ok := r.virtual[key]; ok {
+		return fmt.Errorf("defined twice")
+	}
+	if v.Hedge != nil {
+		if err := v.Hedge.validate(); err != nil {
+			return err
+		}
+	}
+	rules := v.Rules
+	if rules == nil {
+		rules = DefaultRules()
+	}
+	def := v.DefaultTier
+	if def == "" {
+		def = TierStandard
+	}
+	cl, err := NewClassifier(rules, def)
+	if err != nil {
+		return err
+	}
+	vt := &virtual{name: v.Name, classifier: cl, tiers: make(map[Tier]*target, 3)}
+	for _, tier := range Tiers() {
+		tp, ok := v.Tiers[tier]
+		if !ok {
+			return fmt.Errorf("tier %s is not configured", tier)
+		}
+		if len(tp.Models) == 0 {
+			return fmt.Errorf("tier %s has no models", tier)
+		}
+		var models []*Model
+		var names []string
+		for _, n := range tp.Models {
+			m, ok := r.catalog.Resolve(n)
+			if !ok {
+				return fmt.Errorf("tier %s: %q is not a model", tier, n)
+			}
+			if slices.Contains(names, m.Name) {
+				return fmt.Errorf("tier %s lists model %q twice", tier, m.Name)
+			}
+			models = append(models, m)
+			names = append(names, m.Name)
+		}
+		t := &target{name: v.Name + "/" + string(tier), resolved: v.Name, affinity: v.Affinity, hedge: v.Hedge, ftt: v.FirstTokenTimeout}
+		if len(models) == 1 && tp.Strategy == nil {
+			t.stages = []*stage{own[models[0].Name]}
+		} else {
+			t.stages = []*stage{r.newStage(models, tp.Strategy)}
+		}
+		if err := r.addFallbacks(t, names, tp.Fallbacks, own); err != nil {
+			return fmt.Errorf("tier %s: %w", tier, err)
+		}
+		vt.tiers[tier] = t
+	}
+	for tier := range v.Tiers {
+		if !tier.valid() {
+			return fmt.Errorf("unknown tier %q (want simple, standard or complex)", tier)
+		}
+	}
+	r.virtual[key] = vt
+	r.vlist = append(r.vlist, v)
+	return nil
 }
 
 // Catalog returns the router's catalog.
 func (r *Router) Catalog() *Catalog { return r.catalog }
 
+// State returns the router's State, to hand to the router that replaces
+// it after a config reload.
+func (r *Router) State() *State { return r.state }
+
+// VirtualModels returns the virtual models, in the order they were
+// configured. The caller must not modify them.
+func (r *Router) VirtualModels() []VirtualModel { return r.vlist }
+
+// resolve finds the target of model for req, classifying a virtual
+// model's request.
+func (r *Router) resolve(model string, req *llm.Request) (*target, Route, error) {
+	t, ok := r.targets[model]
+	if !ok {
+		t, ok = r.targets[strings.ToLower(model)]
+	}
+	if ok {
+		return t, Route{Requested: model, Resolved: t.resolved, Strategy: t.stages[0].strategy.Name()}, nil
+	}
+	v, ok := r.virtual[strings.ToLower(model)]
+	if !ok {
+		return nil, Route{}, &UnknownModelError{Name: model}
+	}
+	tier, rule := v.classifier.Classify(req)
+	t = v.tiers[tier]
+	return t, Route{Requested: model, Resolved: t.resolved, Strategy: t.stages[0].strategy.Name(), Tier: string(tier), Rule: rule}, nil
+}
+
 // Chat routes req to the model named model and returns the first
 // successful response. req.Model is ignored: each attempt sends its
 // deployment's upstream model name.
 func (r *Router) Chat(ctx context.Context, model string, req *llm.Request) (*Result, error) {
-	m, route, err := r.resolve(model)
+	t, route, err := r.resolve(model, req)
 	if err != nil {
 		return nil, err
 	}
-	var last error
-	for _, d := range r.order(m) {
-		if err := ctx.Err(); err != nil {
-			return nil, r.canceled(ctx, m, &route)
-		}
-		p := r.providers[d.Provider]
-		att := Attempt{Provider: d.Provider, Model: m.Name, UpstreamModel: d.UpstreamModel, Reason: d.reason}
-		actx, cancel := attemptContext(ctx, d.Timeout)
-		start := r.opts.now()
-		resp, err := p.Chat(actx, withModel(req, d.UpstreamModel))
-		cancel()
-		att.Latency = r.opts.now().Sub(start)
-		if err == nil {
-			att.Outcome = OutcomeOK
-			route.Attempts = append(route.Attempts, att)
-			return &Result{Response: resp, Model: m, Deployment: d.Deployment, Cost: m.Pricing.Cost(resp.Usage), Route: route}, nil
-		}
-		err = r.recordFailure(ctx, &att, err)
-		route.Attempts = append(route.Attempts, att)
-		last = err
-		if att.Outcome == OutcomeCanceled {
-			return nil, r.canceled(ctx, m, &route)
-		}
-		if !failover(err) {
-			return nil, &NoRouteError{Model: m.Name, Attempts: route.Attempts, Last: err}
-		}
+	x := r.newExec(ctx, t, req, false, route)
+	resp, f, err := run(x, x.callUnary, func(*llm.Response) {})
+	if err != nil {
+		return nil, err
 	}
-	return nil, &NoRouteError{Model: m.Name, Attempts: route.Attempts, Last: last}
+	f.cancel()
+	cost := f.c.Model.Pricing.Cost(resp.Usage)
+	return &Result{Response: resp, Model: f.c.Model, Deployment: *f.c.Deployment,
+		Cost: cost + x.hedgeCost, HedgeCost: x.hedgeCost, Route: x.route}, nil
 }
 
 // ChatStream routes req like Chat and returns a stream once a deployment
 // has produced its first content (or finished without any). Until then a
-// failing deployment is abandoned for the next; after that, a failure ends
-// the stream: content is never spliced from two upstreams.
+// failing deployment is abandoned for the next, and a slow one may be
+// hedged; after that, a failure ends the stream: content is never spliced
+// from two upstreams.
 func (r *Router) ChatStream(ctx context.Context, model string, req *llm.Request) (*Stream, error) {
-	m, route, err := r.resolve(model)
+	t, route, err := r.resolve(model, req)
 	if err != nil {
 		return nil, err
 	}
-	var last error
-	for _, d := range r.order(m) {
-		if err := ctx.Err(); err != nil {
-			return nil, r.canceled(ctx, m, &route)
-		}
-		att := Attempt{Provider: d.Provider, Model: m.Name, UpstreamModel: d.UpstreamModel, Reason: d.reason}
-		s, err := r.openStream(ctx, m, d.Deployment, req, &att)
-		if err == nil {
-			s.route = route
-			s.route.Attempts = append(s.route.Attempts, att)
-			return s, nil
-		}
-		err = r.recordFailure(ctx, &att, err)
-		route.Attempts = append(route.Attempts, att)
-		last = err
-		if att.Outcome == OutcomeCanceled {
-			return nil, r.canceled(ctx, m, &route)
-		}
-		if !failover(err) {
-			return nil, &NoRouteError{Model: m.Name, Attempts: route.Attempts, Last: err}
-		}
-	}
-	return nil, &NoRouteError{Model: m.Name, Attempts: route.Attempts, Last: last}
-}
-
-// openStream opens one deployment's stream and reads up to its first
-// content. The attempt timeout covers only that part.
-func (r *Router) openStream(ctx context.Context, m *Model, d Deployment, req *llm.Request, att *Attempt) (*Stream, error) {
-	sctx, cancel := context.WithCancel(ctx)
-	var stop func() bool = func() bool { return true }
-	if d.Timeout > 0 {
-		t := time.AfterFunc(d.Timeout, cancel)
-		stop = t.Stop
-	}
-	start := r.opts.now()
-	up, err := r.providers[d.Provider].ChatStream(sctx, withModel(req, d.UpstreamModel))
+	x := r.newExec(ctx, t, req, true, route)
+	s, f, err := run(x, x.callStream, func(s *Stream) { s.Close() })
 	if err != nil {
-		stop()
-		cancel()
-		return nil, timeoutAware(err, ctx, d)
+		return nil, err
 	}
-	s := &Stream{up: up, cancel: cancel, model: m, dep: d, req: req, start: start, now: r.opts.now, logger: r.opts.logger}
-	for {
-		c, err := up.Recv()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			stop()
-			up.Close()
-			cancel()
-			return nil, timeoutAware(err, ctx, d)
-		}
-		s.pending = append(s.pending, c)
-		if c.HasContent() || c.FinishReason != "" {
-			break
-		}
-	}
-	if !stop() && d.Timeout > 0 {
-		// The timer fired while we were reading: the stream is cancelled.
-		up.Close()
-		cancel()
-		return nil, timeoutAware(context.DeadlineExceeded, ctx, d)
-	}
-	s.firstToken = r.opts.now().Sub(start)
-	att.Outcome = OutcomeOK
-	att.Latency = s.firstToken
+	s.route = x.route
+	s.att = f.att
+	s.tk = f.tk
+	s.judge.Store(true)
+	s.hedgeCost = x.hedgeCost
+	s.cancelFlight = f.cancel
 	return s, nil
 }
 
-// timeoutAware turns a cancellation caused by the attempt timeout (not by
-// the caller) into a retryable timeout error.
-func timeoutAware(err error, parent context.Context, d Deployment) error {
-	if parent.Err() != nil {
-		return err
+// firstTokenTimeout returns the first-token timeout of c for target t.
+func (r *Router) firstTokenTimeout(c *Candidate, t *target) time.Duration {
+	if t.ftt > 0 {
+		return t.ftt
 	}
-	if ue, ok := llm.AsUpstream(err); ok && ue.Kind != llm.KindCanceled {
-		return err
+	if p := r.opts.models[c.Model.Name]; p.FirstTokenTimeout > 0 {
+		return p.FirstTokenTimeout
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || isCanceledKind(err) {
-		return &llm.UpstreamError{Provider: d.Provider, Kind: llm.KindTimeout, Retryable: true,
-			Message: fmt.Sprintf("no first token within %s", d.Timeout), Err: err}
+	if p := r.opts.providers[c.Deployment.Provider]; p.FirstTokenTimeout > 0 {
+		return p.FirstTokenTimeout
 	}
-	return err
-}
-
-func isCanceledKind(err error) bool {
-	ue, ok := llm.AsUpstream(err)
-	return ok && ue.Kind == llm.KindCanceled
-}
-
-func (r *Router) resolve(model string) (*Model, Route, error) {
-	m, ok := r.catalog.Resolve(model)
-	if !ok {
-		return nil, Route{}, &UnknownModelError{Name: model}
-	}
-	return m, Route{Requested: model, Resolved: m.Name, Strategy: "priority"}, nil
-}
-
-func (r *Router) canceled(ctx context.Context, m *Model, route *Route) error {
-	return &NoRouteError{Model: m.Name, Attempts: route.Attempts, Last: ctx.Err()}
-}
-
-// recordFailure fills att from err and logs it with the upstream's full
-// message. It returns err, normalised to an *llm.UpstreamError where it was
-// a bare context error.
-func (r *Router) recordFailure(ctx context.Context, att *Attempt, err error) error {
-	att.Outcome = OutcomeError
-	if ctx.Err() != nil {
-		att.Outcome = OutcomeCanceled
-	}
-	if ue, ok := llm.AsUpstream(err); ok {
-		att.Error = ue.Summary()
-		att.Kind = ue.Kind
-		att.StatusCode = ue.StatusCode
-		att.RetryAfter = ue.RetryAfter
-		if ue.Kind == llm.KindCanceled && ctx.Err() != nil {
-			att.Outcome = OutcomeCanceled
-		}
-	} else {
-		att.Error = "internal error"
-	}
-	r.opts.logger.Warn("upstream attempt failed",
-		"provider", att.Provider, "model", att.Model, "upstream_model", att.UpstreamModel,
-		"outcome", att.Outcome, "latency", att.Latency, "error", err)
-	return err
-}
-
-type candidate struct {
-	Deployment
-	reason string
-}
-
-// order returns the deployments of m in the order to try them: by
-// priority, and within one priority the smooth weighted round-robin pick
-// first, then the rest by weight.
-func (r *Router) order(m *Model) []candidate {
-	ds := m.Deployments
-	out := make([]candidate, 0, len(ds))
-	idx := make([]int, len(ds))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.SliceStable(idx, func(a, b int) bool { return ds[idx[a]].Priority < ds[idx[b]].Priority })
-	r.mu.Lock()
-	cur := r.wrr[m]
-	if cur == nil {
-		cur = make([]int, len(ds))
-		r.wrr[m] = cur
-	}
-	for start := 0; start < len(idx); {
-		end := start
-		for end < len(idx) && ds[idx[end]].Priority == ds[idx[start]].Priority {
-			end++
-		}
-		group := idx[start:end]
-		// Smooth weighted round robin (nginx): add each weight, pick the
-		// largest, subtract the total from it.
-		total, best := 0, -1
-		for _, i := range group {
-			cur[i] += ds[i].Weight
-			total += ds[i].Weight
-			if ds[i].Weight > 0 && (best < 0 || cur[i] > cur[best]) {
-				best = i
-			}
-		}
-		if best >= 0 {
-			cur[best] -= total
-		}
-		rest := make([]int, 0, len(group))
-		for _, i := range group {
-			if i != best {
-				rest = append(rest, i)
-			}
-		}
-		sort.SliceStable(rest, func(a, b int) bool { return ds[rest[a]].Weight > ds[rest[b]].Weight })
-		first := start == 0
-		if best >= 0 {
-			out = append(out, candidate{ds[best], pickReason(first, ds[best].Priority, len(group) > 1)})
-		}
-		for _, i := range rest {
-			out = append(out, candidate{ds[i], "failover"})
-		}
-		start = end
-	}
-	r.mu.Unlock()
-	if len(out) > 0 && out[0].reason == "failover" {
-		out[0].reason = "first by priority"
-	}
-	return out
-}
-
-func pickReason(first bool, prio int, weighted bool) string {
-	switch {
-	case !first:
-		return "failover"
-	case weighted:
-		return fmt.Sprintf("priority %d, weighted pick", prio)
-	}
-	return fmt.Sprintf("priority %d", prio)
-}
-
-func attemptContext(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	if d > 0 {
-		return context.WithTimeout(ctx, d)
-	}
-	return context.WithCancel(ctx)
+	return r.opts.firstToken
 }
 
 func withModel(req *llm.Request, model string) *llm.Request {

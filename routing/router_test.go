@@ -78,7 +78,7 @@ func upErr(p string, kind llm.ErrorKind, status int) error {
 	return &llm.UpstreamError{Provider: p, Kind: kind, StatusCode: status, Retryable: kind.Retryable()}
 }
 
-func newTestRouter(t *testing.T, deps []Deployment, providers map[string]Provider) *Router {
+func newTestRouter(t *testing.T, deps []Deployment, providers map[string]Provider, opts ...Option) *Router {
 	t.Helper()
 	cat, err := NewCatalog([]Model{{
 		Name: "gpt-4.1", Aliases: []string{"gpt-4"}, Deployments: deps,
@@ -87,7 +87,7 @@ func newTestRouter(t *testing.T, deps []Deployment, providers map[string]Provide
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := New(cat, providers)
+	r, err := New(cat, providers, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,10 +210,13 @@ func TestRateLimitedEverywhere(t *testing.T) {
 	}
 	a := &fakeProvider{errs: []error{rl("a", 3*time.Second)}}
 	b := &fakeProvider{errs: []error{rl("b", 2*time.Second)}}
+	clock := newFakeClock()
 	r := newTestRouter(t, []Deployment{
 		{Provider: "a", UpstreamModel: "a", Weight: 1},
 		{Provider: "b", UpstreamModel: "b", Weight: 1, Priority: 1},
-	}, map[string]Provider{"a": a, "b": b})
+	}, map[string]Provider{"a": a, "b": b},
+		WithClock(clock.Now), WithSleep(func(context.Context, time.Duration) error { return nil }),
+		WithRetry(RetryPolicy{MaxAttempts: 5, Backoff: time.Millisecond, MaxRetryAfter: time.Second}))
 	_, err := r.Chat(testCtx(t), "gpt-4.1", &llm.Request{})
 	var nr *NoRouteError
 	if !errors.As(err, &nr) {
@@ -222,6 +225,15 @@ func TestRateLimitedEverywhere(t *testing.T) {
 	wait, ok := nr.RateLimited()
 	if !ok || wait != 2*time.Second {
 		t.Errorf("RateLimited() = %v, %v, want 2s, true", wait, ok)
+	}
+	// Both were tried once; then both cooled down, the first for 2 s,
+	// over the policy's 1 s, so the router did not wait for it.
+	var outcomes []Outcome
+	for _, a := range nr.Attempts {
+		outcomes = append(outcomes, a.Outcome)
+	}
+	if want := []Outcome{OutcomeError, OutcomeError}; !cmp.Equal(outcomes, want) {
+		t.Errorf("outcomes = %v, want %v", outcomes, want)
 	}
 }
 

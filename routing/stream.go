@@ -3,8 +3,8 @@ package routing
 import (
 	"context"
 	"io"
-	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/llmgateway/llmgateway/llm"
@@ -14,18 +14,25 @@ import (
 // past its first content. It is not safe for concurrent Recv calls; Close
 // may be called from any goroutine.
 type Stream struct {
-	up      llm.Stream
-	cancel  context.CancelFunc
-	model   *Model
-	dep     Deployment
-	req     *llm.Request
-	route   Route
-	pending []llm.Chunk
-	now     func() time.Time
-	logger  *slog.Logger
+	up           llm.Stream
+	cancel       func()
+	cancelFlight context.CancelFunc
+	stopTimer    func() bool
+	model        *Model
+	dep          Deployment
+	st           *depState
+	r            *Router
+	ctx          context.Context // the caller's
+	req          *llm.Request
+	route        Route
+	att          int // the answering attempt in route
+	pending      []llm.Chunk
+	tk           ticket
+	judge        atomic.Bool // the stream's end is still to be recorded in its breaker
 
 	start      time.Time
 	firstToken time.Duration
+	hedgeCost  float64
 	text       int64 // estimated tokens of content relayed so far
 	usage      *llm.Usage
 	finish     llm.FinishReason
@@ -72,34 +79,57 @@ func (s *Stream) Recv() (llm.Chunk, error) {
 	return c, nil
 }
 
+// end records how the stream ended. A failure after the first token that
+// the upstream caused counts against the deployment's breaker; reaching
+// the end counts for it.
 func (s *Stream) end(err error) {
 	s.done = true
-	last := &s.route.Attempts[len(s.route.Attempts)-1]
-	last.Latency = s.now().Sub(s.start)
+	now := s.r.opts.now()
+	last := &s.route.Attempts[s.att]
+	last.Latency = now.Sub(s.start)
+	v := verdictSuccess
 	if err != io.EOF {
 		s.err = err
+		callerDone := s.ctx.Err() != nil
 		last.Outcome = OutcomeError
 		if ue, ok := llm.AsUpstream(err); ok {
 			last.Error = ue.Summary()
 			last.Kind = ue.Kind
 			last.StatusCode = ue.StatusCode
-			if ue.Kind == llm.KindCanceled {
+			if ue.Kind == llm.KindCanceled || callerDone {
 				last.Outcome = OutcomeCanceled
 			}
 		} else {
 			last.Error = "stream ended: " + err.Error()
 		}
-		s.logger.Warn("upstream stream failed after first token",
+		v = verdictOf(err, callerDone)
+		s.r.opts.logger.Warn("upstream stream failed after first token",
 			"provider", s.dep.Provider, "model", s.model.Name, "error", err)
 	}
+	s.judged(now, v)
 	s.Close()
 }
 
-// Close ends the stream and cancels the upstream request.
+// judged records the stream's verdict in its deployment's breaker, once.
+func (s *Stream) judged(now time.Time, v verdict) {
+	if !s.judge.CompareAndSwap(true, false) {
+		return
+	}
+	s.r.logTransition(s.st.key, s.st.breaker.record(now, &s.r.opts.breaker, s.tk, v))
+}
+
+// Close ends the stream and cancels the upstream request. A stream the
+// caller closes before its end counts as a success for the deployment: it
+// was answering.
 func (s *Stream) Close() error {
 	s.closeOnce.Do(func() {
+		s.judged(s.r.opts.now(), verdictSuccess)
 		s.up.Close()
 		s.cancel()
+		if s.cancelFlight != nil {
+			s.cancelFlight()
+		}
+		s.stopTimer()
 	})
 	return nil
 }
@@ -127,8 +157,13 @@ func (s *Stream) Usage() (u llm.Usage, estimated bool) {
 	return llm.Usage{PromptTokens: llm.EstimatePromptTokens(s.req), CompletionTokens: s.text}, true
 }
 
-// Cost returns the price of Usage in US dollars.
+// Cost returns what the request cost in US dollars: the price of Usage
+// plus HedgeCost.
 func (s *Stream) Cost() float64 {
 	u, _ := s.Usage()
-	return s.model.Pricing.Cost(u)
+	return s.model.Pricing.Cost(u) + s.hedgeCost
 }
+
+// HedgeCost returns the estimated price of the attempts that lost a hedge
+// race, included in Cost.
+func (s *Stream) HedgeCost() float64 { return s.hedgeCost }

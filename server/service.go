@@ -44,6 +44,8 @@ var _ pb.LLMGatewayServiceServer = (*Server)(nil)
 type options struct {
 	logger *slog.Logger
 	now    func() time.Time
+	usage  UsageReader // GetUsage; see usage.go
+	whoami Caller
 }
 
 var defaultOptions = options{
@@ -208,6 +210,9 @@ func (s *Server) ListModels(ctx context.Context, _ *pb.ListModelsRequest) (*pb.L
 			}
 		}
 		out.Models = append(out.Models, info)
+	}
+	for _, v := range s.router.VirtualModels() {
+		out.Models = append(out.Models, &pb.ModelInfo{Name: v.Name, Virtual: true})
 	}
 	return out, nil
 }

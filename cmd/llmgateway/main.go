@@ -41,6 +41,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		switch args[0] {
 		case "validate":
 			return validate(args[1:], stdout, stderr)
+		case "healthcheck":
+			return healthcheck(ctx, args[1:], stdout, stderr)
+		case "keys":
+			return keys(args[1:], stdout, stderr)
 		case "version":
 			fmt.Fprintln(stdout, "llmgateway", app.Version())
 			return nil
@@ -124,6 +128,11 @@ func validate(args []string, stdout, stderr io.Writer) error {
 	}
 	if _, err := app.FromConfig(cfg, slog.New(slog.DiscardHandler), os.LookupEnv); err != nil {
 		return err
+	}
+	for i := range cfg.Providers {
+		if _, err := cfg.Providers[i].APIKey(os.LookupEnv); err != nil {
+			fmt.Fprintf(stderr, "warning: %v: the provider will be disabled until it is set\n", err)
+		}
 	}
 	fmt.Fprintf(stdout, "%s: ok (%d providers, %d models)\n", *cfgPath, len(cfg.Providers), len(cfg.Models))
 	return nil
