@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"reflect"
 	"runtime/debug"
+	"time"
 
 	"github.com/llmgateway/llmgateway/config"
 	"github.com/llmgateway/llmgateway/llm"
@@ -29,32 +32,125 @@ func Version() string {
 }
 
 // FromConfig builds a Gateway from a validated config: one adapter per
-// provider, the catalog and the router. A provider whose API key variable
-// is unset is not fatal: it is disabled, loudly, and every attempt on it
-// fails over to the next deployment; /readyz reports ready while at least
-// one provider is usable.
+// provider, the catalog and the router, the door (keys, limits, budgets,
+// the usage ledger), the listeners' limits and TLS. A provider whose API
+// key variable is unset is not fatal: it is disabled, loudly, and every
+// attempt on it fails over to the next deployment; /readyz and the gRPC
+// health status report ready while at least one provider is usable. The
+// Gateway can Reload a new config while it serves.
 func FromConfig(cfg *config.Config, logger *slog.Logger, lookup func(string) (string, bool)) (*Gateway, error) {
-	providers := make(map[string]routing.Provider, len(cfg.Providers))
+	logger = redactingLogger(logger, cfg, lookup)
+	d, err := newDoor(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	b := &builder{logger: logger, lookup: lookup, door: d}
+	if cfg.Server.TLS.Enabled() {
+		if b.tls, err = newTLSState(); err != nil {
+			return nil, err
+		}
+	}
+	opts := append([]Option{
+		WithLogger(logger),
+		WithMaxRequestBytes(cfg.Server.MaxRequestBytes),
+		WithDrainTimeout(cfg.Server.DrainTimeout),
+		WithLimits(cfg.Server),
+		withTLS(b.tls),
+	}, d.options()...)
+	tel, release, err := telemetryFromConfig(cfg, logger, d)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, tel...)
+	var g *Gateway
+	if d.redis != nil {
+		// Retry-After cool-downs are shared by every replica too.
+		b.cooldowns = newSharedCooldowns(d.redis.Cooldowns(),
+			catalogKeys(func() *routing.Router { return g.gen.Load().router }), time.Second, logger)
+		opts = append(opts, WithLifecycle(b.cooldowns.start, b.cooldowns.stop))
+	}
+	g, err = newGateway(func(o *options) (*generation, error) {
+		b.extra, b.telemetry = o.door, o.telemetry
+		gen, err := b.build(cfg, nil)
+		if err != nil {
+			return nil, err
+		}
+		if b.tls != nil {
+			b.tls.use(gen.certs)
+		}
+		return gen, nil
+	}, opts...)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	g.reload = &reloader{build: b, boot: cfg}
+	d.gate = func() *gate { return g.gen.Load().gate }
+	return g, nil
+}
+
+// builder builds the generation of a config; FromConfig keeps it for
+// reloads.
+type builder struct {
+	logger *slog.Logger
+	lookup func(string) (string, bool)
+	door   *door
+	tls    *tlsState          // nil: TLS off
+	extra  []DoorInterceptors // see WithDoorInterceptors
+	// telemetry observes the router and traces the providers' calls;
+	// nil: none. See telemetry.go.
+	telemetry *telemetryOptions
+	// cooldowns shares Retry-After cool-downs through Redis; nil with the
+	// memory backend, where the router keeps its own.
+	cooldowns *sharedCooldowns
+}
+
+// providerSpec is what a provider adapter was built from: a reload keeps
+// the adapter (and its warm upstream connections) of a provider whose
+// spec did not change.
+type providerSpec struct {
+	cfg config.Provider
+	key string
+}
+
+// build builds the generation of cfg. prev, the generation in effect
+// (nil at start), lends its routing state (breakers, latency windows,
+// cool-downs, sessions) and the adapters of unchanged providers.
+func (b *builder) build(cfg *config.Config, prev *generation) (*generation, error) {
+	gen := &generation{
+		cfg:       cfg,
+		providers: make(map[string]routing.Provider, len(cfg.Providers)),
+		specs:     make(map[string]providerSpec, len(cfg.Providers)),
+	}
 	usable := 0
 	for i := range cfg.Providers {
 		pc := &cfg.Providers[i]
-		p, err := buildProvider(pc, lookup)
-		if errors.Is(err, config.ErrMissingAPIKey) {
-			logger.Error("provider disabled: its API key is missing", "provider", pc.Name, "api_key_env", pc.APIKeyEnv)
-			providers[pc.Name] = disabled{name: pc.Name, why: "API key variable " + pc.APIKeyEnv + " is not set"}
+		key, keyErr := pc.APIKey(b.lookup)
+		spec := providerSpec{cfg: *pc, key: key}
+		if errors.Is(keyErr, config.ErrMissingAPIKey) {
+			b.logger.Error("provider disabled: its API key is missing", "provider", pc.Name, "api_key_env", pc.APIKeyEnv)
+			gen.providers[pc.Name] = disabled{name: pc.Name, why: "API key variable " + pc.APIKeyEnv + " is not set"}
 			continue
 		}
+		gen.specs[pc.Name] = spec
+		usable++
+		if prev != nil {
+			if old, ok := prev.specs[pc.Name]; ok && reflect.DeepEqual(old, spec) {
+				gen.providers[pc.Name] = prev.providers[pc.Name]
+				continue
+			}
+		}
+		p, err := buildProvider(pc, b.lookup, b.telemetry.upstreamClient())
 		if err != nil {
 			return nil, fmt.Errorf("provider %s: %w", pc.Name, err)
 		}
-		providers[pc.Name] = p
-		usable++
+		gen.providers[pc.Name] = p
 	}
 	models := make([]routing.Model, 0, len(cfg.Models))
 	for _, mc := range cfg.Models {
 		m := routing.Model{Name: mc.Name, Aliases: mc.Aliases, Pricing: modelPricing(&mc)}
 		if m.Pricing.IsZero() {
-			logger.Warn("model has no price, in the config or built in: its cost is counted as 0", "model", mc.Name)
+			b.logger.Warn("model has no price, in the config or built in: its cost is counted as 0", "model", mc.Name)
 		}
 		for _, dc := range mc.Deployments {
 			up := dc.Model
@@ -76,27 +172,38 @@ func FromConfig(cfg *config.Config, logger *slog.Logger, lookup func(string) (st
 	if err != nil {
 		return nil, err
 	}
-	ropts, err := routerOptions(cfg, logger)
+	ropts, err := routerOptions(cfg, b.logger)
 	if err != nil {
 		return nil, err
 	}
-	r, err := routing.New(cat, providers, append([]routing.Option{routing.WithLogger(logger)}, ropts...)...)
-	if err != nil {
+	ropts = append(append([]routing.Option{routing.WithLogger(b.logger)}, ropts...), b.telemetry.routerOptions()...)
+	if prev != nil {
+		ropts = append(ropts, routing.WithState(prev.router.State()))
+	}
+	if b.cooldowns != nil {
+		ropts = append(ropts, routing.WithCooldownStore(b.cooldowns))
+	}
+	if gen.router, err = routing.New(cat, gen.providers, ropts...); err != nil {
 		return nil, err
 	}
-	dopts, err := doorOptions(cfg, logger)
-	if err != nil {
+	if gen.gate, err = b.door.newGate(cfg, b.extra); err != nil {
 		return nil, err
 	}
-	if usable == 0 {
-		logger.Error("no provider is usable: every request will fail until one is configured")
+	gen.unary, gen.stream = chainUnary(gen.gate.unary), chainStream(gen.gate.stream)
+	if b.tls != nil {
+		if !cfg.Server.TLS.Enabled() {
+			// Turning TLS off needs a restart: keep serving the
+			// certificates in effect.
+			gen.certs = prev.certs
+		} else if gen.certs, err = b.tls.load(cfg.Server.TLS, time.Now()); err != nil {
+			return nil, err
+		}
 	}
-	return New(r, append([]Option{
-		WithLogger(logger),
-		WithMaxRequestBytes(cfg.Server.MaxRequestBytes),
-		WithDrainTimeout(cfg.Server.DrainTimeout),
-		WithReadiness(func() bool { return usable > 0 }),
-	}, dopts...)...), nil
+	gen.usable = usable > 0
+	if !gen.usable {
+		b.logger.Error("no provider is usable: every request will fail until one is configured")
+	}
+	return gen, nil
 }
 
 // modelPricing returns the config's price for mc, or else the built-in
@@ -113,7 +220,9 @@ func modelPricing(mc *config.Model) llm.Pricing {
 	return llm.Pricing{}
 }
 
-func buildProvider(pc *config.Provider, lookup func(string) (string, bool)) (routing.Provider, error) {
+// buildProvider builds the adapter of pc; hc, when set, is its HTTP
+// client.
+func buildProvider(pc *config.Provider, lookup func(string) (string, bool), hc *http.Client) (routing.Provider, error) {
 	switch pc.Type {
 	case config.TypeSimulator:
 		s := pc.Simulator
@@ -139,7 +248,7 @@ func buildProvider(pc *config.Provider, lookup func(string) (string, bool)) (rou
 		}
 		return openai.New(openai.Config{
 			Name: pc.Name, BaseURL: pc.BaseURL, APIKey: key, Headers: pc.Headers, Timeout: pc.Timeout,
-		})
+		}, withClient(hc, openai.WithHTTPClient)...)
 	case config.TypeAnthropic:
 		key, err := pc.APIKey(lookup)
 		if err != nil {
@@ -148,13 +257,14 @@ func buildProvider(pc *config.Provider, lookup func(string) (string, bool)) (rou
 		return anthropic.New(anthropic.Config{
 			Name: pc.Name, BaseURL: pc.BaseURL, APIKey: key, Headers: pc.Headers, Timeout: pc.Timeout,
 			DefaultMaxTokens: pc.DefaultMaxTokens,
-		})
+		}, withClient(hc, anthropic.WithHTTPClient)...)
 	case config.TypeCohere:
 		key, err := pc.APIKey(lookup)
 		if err != nil {
 			return nil, err
 		}
-		return cohere.New(cohere.Config{Name: pc.Name, BaseURL: pc.BaseURL, APIKey: key, Headers: pc.Headers, Timeout: pc.Timeout})
+		return cohere.New(cohere.Config{Name: pc.Name, BaseURL: pc.BaseURL, APIKey: key, Headers: pc.Headers, Timeout: pc.Timeout},
+			withClient(hc, cohere.WithHTTPClient)...)
 	case config.TypeGemini:
 		key, err := pc.APIKey(lookup)
 		if err != nil {
@@ -163,7 +273,7 @@ func buildProvider(pc *config.Provider, lookup func(string) (string, bool)) (rou
 		return gemini.New(gemini.Config{
 			Name: pc.Name, BaseURL: pc.BaseURL, APIKey: key, Headers: pc.Headers, Timeout: pc.Timeout,
 			DefaultMaxTokens: pc.DefaultMaxTokens,
-		})
+		}, withClient(hc, gemini.WithHTTPClient)...)
 	case config.TypeAzure:
 		key, err := pc.APIKey(lookup)
 		if err != nil {
@@ -171,7 +281,7 @@ func buildProvider(pc *config.Provider, lookup func(string) (string, bool)) (rou
 		}
 		return azure.New(azure.Config{
 			Name: pc.Name, Endpoint: pc.BaseURL, APIVersion: pc.APIVersion, APIKey: key, Headers: pc.Headers, Timeout: pc.Timeout,
-		})
+		}, withClient(hc, azure.WithHTTPClient)...)
 	}
 	return nil, fmt.Errorf("unknown provider type %q", pc.Type)
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -29,51 +30,26 @@ import (
 	redisstate "github.com/llmgateway/llmgateway/state/redis"
 )
 
-// doorOptions builds the interceptors that guard the door (keys, limits,
-// budgets) and the usage ledger from the config.
-func doorOptions(cfg *config.Config, logger *slog.Logger) ([]Option, error) {
-	d, err := newDoor(cfg, logger)
-	if err != nil {
-		return nil, err
-	}
-	return d.options()
-}
-
-// door is everything between a caller and the router: request ids, the
-// access log, keys, the usage ledger, limits and budgets, and the shared
-// state they keep.
+// door is what stands between callers and the router and lives as long
+// as the process: the shared state that limits and budgets keep (memory or
+// Redis) and the usage ledger. What depends on the config's keys and
+// models (the gate) is rebuilt at every reload; the door is not, and a
+// change to the state backend or the ledger needs a restart.
 type door struct {
-	cfg    *config.Config
-	logger *slog.Logger
-	keys   []auth.Key
-	store  state.Store
-	redis  *redisstate.Store // nil for the memory backend
-	ledger *ledger.Ledger
-	models *modelIndex
+	logger     *slog.Logger
+	ledgerPath string
+	store      state.Store
+	redis      *redisstate.Store // nil for the memory backend
+	ledger     *ledger.Ledger
+	// gate returns the gate in effect, whose keys start seeds budgets
+	// for; set by FromConfig.
+	gate func() *gate
+	// started is set once the ledger and the state are open.
+	started atomic.Bool
 }
 
 func newDoor(cfg *config.Config, logger *slog.Logger) (*door, error) {
-	d := &door{cfg: cfg, logger: logger, models: newModelIndex(cfg)}
-	for i := range cfg.Keys {
-		kc := &cfg.Keys[i]
-		h, err := auth.ParseSecretSHA256(kc.SecretSHA256)
-		if err != nil {
-			return nil, fmt.Errorf("keys[%d].secret_sha256: %w", i, err)
-		}
-		d.keys = append(d.keys, auth.Key{
-			ID:            kc.ID,
-			Name:          kc.Name,
-			SecretSHA256:  h,
-			Models:        kc.Models,
-			RPM:           kc.RPM,
-			TPM:           kc.TPM,
-			MaxConcurrent: kc.MaxConcurrent,
-			DailyUSD:      kc.Budget.DailyUSD,
-			MonthlyUSD:    kc.Budget.MonthlyUSD,
-			Labels:        kc.Labels,
-			Admin:         kc.Admin,
-		})
-	}
+	d := &door{logger: logger, ledgerPath: cfg.Ledger.Path}
 	switch sc := &cfg.State; sc.Backend {
 	case config.BackendRedis:
 		rs, err := newRedisStore(sc.Redis, logger)
@@ -115,60 +91,88 @@ func newRedisStore(rc *config.Redis, logger *slog.Logger) (*redisstate.Store, er
 	return s, nil
 }
 
-// open reports whether the gateway runs without keys.
-func (d *door) open() bool { return len(d.keys) == 0 }
-
-func (d *door) options() ([]Option, error) {
-	maxTokens := d.cfg.State.DefaultMaxTokens
-	unary := []grpc.UnaryServerInterceptor{
-		requestid.UnaryServerInterceptor(),
-		accesslog.UnaryServerInterceptor(d.logger),
-	}
-	stream := []grpc.StreamServerInterceptor{
-		requestid.StreamServerInterceptor(),
-		accesslog.StreamServerInterceptor(d.logger),
-	}
-	acct := accounting.New(d.ledger,
-		accounting.WithResolver(d.models.resolve),
-		accounting.WithPricing(d.models.price))
-	if d.open() {
-		unary = append(unary, acct.UnaryServerInterceptor())
-		stream = append(stream, acct.StreamServerInterceptor())
-	} else {
-		authn, err := auth.New(d.keys)
-		if err != nil {
-			return nil, fmt.Errorf("keys: %w", err)
-		}
-		allow := allowlist.New(d.models.resolve)
-		conc := concurrency.New(d.store)
-		rl := ratelimit.New(d.store, ratelimit.WithDefaultMaxTokens(maxTokens), ratelimit.WithLogger(d.logger))
-		bud := budget.New(d.store, d.models.price, budget.WithDefaultMaxTokens(maxTokens))
-		unary = append(unary,
-			authn.UnaryServerInterceptor(),
-			acct.UnaryServerInterceptor(),
-			allow.UnaryServerInterceptor(),
-			conc.UnaryServerInterceptor(),
-			rl.UnaryServerInterceptor(),
-			bud.UnaryServerInterceptor())
-		stream = append(stream,
-			authn.StreamServerInterceptor(),
-			acct.StreamServerInterceptor(),
-			allow.StreamServerInterceptor(),
-			conc.StreamServerInterceptor(),
-			rl.StreamServerInterceptor(),
-			bud.StreamServerInterceptor())
-	}
-	return []Option{
-		WithInterceptors(unary, stream),
-		WithServerOptions(server.WithUsage(d.ledger, d.whoami)),
-		WithLifecycle(d.start, d.stop),
-	}, nil
+// gate is the door's part that one config decides: the keys, the models
+// they may use, and the interceptors that enforce them on the door's
+// shared state. It never changes; a reload builds a new one.
+type gate struct {
+	keys   []auth.Key
+	models *modelIndex
+	unary  []grpc.UnaryServerInterceptor
+	stream []grpc.StreamServerInterceptor
 }
+
+// newGate builds the gate of cfg on d's state and ledger, with the
+// interceptors extra builds right after authentication.
+func (d *door) newGate(cfg *config.Config, extra []DoorInterceptors) (*gate, error) {
+	g := &gate{models: newModelIndex(cfg)}
+	var extraUnary []grpc.UnaryServerInterceptor
+	var extraStream []grpc.StreamServerInterceptor
+	for _, build := range extra {
+		u, s, err := build(DoorSpec{Config: cfg, Resolve: g.models.resolve})
+		if err != nil {
+			return nil, err
+		}
+		extraUnary, extraStream = append(extraUnary, u...), append(extraStream, s...)
+	}
+	for i := range cfg.Keys {
+		kc := &cfg.Keys[i]
+		h, err := auth.ParseSecretSHA256(kc.SecretSHA256)
+		if err != nil {
+			return nil, fmt.Errorf("keys[%d].secret_sha256: %w", i, err)
+		}
+		g.keys = append(g.keys, auth.Key{
+			ID:            kc.ID,
+			Name:          kc.Name,
+			SecretSHA256:  h,
+			Models:        kc.Models,
+			RPM:           kc.RPM,
+			TPM:           kc.TPM,
+			MaxConcurrent: kc.MaxConcurrent,
+			DailyUSD:      kc.Budget.DailyUSD,
+			MonthlyUSD:    kc.Budget.MonthlyUSD,
+			Labels:        kc.Labels,
+			Admin:         kc.Admin,
+		})
+	}
+	maxTokens := cfg.State.DefaultMaxTokens
+	acct := accounting.New(d.ledger,
+		accounting.WithResolver(g.models.resolve),
+		accounting.WithPricing(g.models.price))
+	if g.open() {
+		g.unary = append(extraUnary, acct.UnaryServerInterceptor())
+		g.stream = append(extraStream, acct.StreamServerInterceptor())
+		return g, nil
+	}
+	authn, err := auth.New(g.keys)
+	if err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
+	}
+	allow := allowlist.New(g.models.resolve)
+	conc := concurrency.New(d.store)
+	rl := ratelimit.New(d.store, ratelimit.WithDefaultMaxTokens(maxTokens), ratelimit.WithLogger(d.logger))
+	bud := budget.New(d.store, g.models.price, budget.WithDefaultMaxTokens(maxTokens))
+	g.unary = append(append([]grpc.UnaryServerInterceptor{authn.UnaryServerInterceptor()}, extraUnary...),
+		acct.UnaryServerInterceptor(),
+		allow.UnaryServerInterceptor(),
+		conc.UnaryServerInterceptor(),
+		rl.UnaryServerInterceptor(),
+		bud.UnaryServerInterceptor())
+	g.stream = append(append([]grpc.StreamServerInterceptor{authn.StreamServerInterceptor()}, extraStream...),
+		acct.StreamServerInterceptor(),
+		allow.StreamServerInterceptor(),
+		conc.StreamServerInterceptor(),
+		rl.StreamServerInterceptor(),
+		bud.StreamServerInterceptor())
+	return g, nil
+}
+
+// open reports whether the gateway runs without keys.
+func (g *gate) open() bool { return len(g.keys) == 0 }
 
 // whoami tells GetUsage who calls: an open gateway lets everyone read
 // everything.
-func (d *door) whoami(ctx context.Context) (string, bool) {
-	if d.open() {
+func (g *gate) whoami(ctx context.Context) (string, bool) {
+	if g.open() {
 		return "", true
 	}
 	k, ok := auth.FromContext(ctx)
@@ -178,20 +182,47 @@ func (d *door) whoami(ctx context.Context) (string, bool) {
 	return k.ID, k.Admin
 }
 
+// options returns the gateway options of the door: the request id and the
+// access log ahead of every call (including calls the load shedder
+// refuses), GetUsage on the ledger, and the start and stop of the shared
+// state and the ledger.
+func (d *door) options() []Option {
+	unary := []grpc.UnaryServerInterceptor{
+		requestid.UnaryServerInterceptor(),
+		accesslog.UnaryServerInterceptor(d.logger),
+	}
+	stream := []grpc.StreamServerInterceptor{
+		requestid.StreamServerInterceptor(),
+		accesslog.StreamServerInterceptor(d.logger),
+	}
+	whoami := func(ctx context.Context) (string, bool) {
+		if gen := generationOf(ctx); gen != nil && gen.gate != nil {
+			return gen.gate.whoami(ctx)
+		}
+		return "", false
+	}
+	return []Option{
+		WithInterceptors(unary, stream),
+		WithServerOptions(server.WithUsage(d.ledger, whoami)),
+		WithLifecycle(d.start, d.stop),
+	}
+}
+
 // start opens the shared state and the ledger and rebuilds budgets from
 // the ledger, before the gateway accepts calls.
 func (d *door) start(ctx context.Context) error {
-	if d.open() {
+	g := d.gate()
+	if g.open() {
 		d.logger.Warn("NO API KEYS CONFIGURED: the gateway is OPEN to anyone who can reach it, with no limits or budgets; add keys (llmgateway keys new --name NAME) before exposing it")
 	} else {
-		d.logger.Info("API keys loaded", "keys", len(d.keys))
+		d.logger.Info("API keys loaded", "keys", len(g.keys))
 	}
 	if d.redis != nil {
 		if err := d.redis.Start(ctx); err != nil {
 			return fmt.Errorf("shared state: %w", err)
 		}
 	}
-	if d.cfg.Ledger.Path == "" {
+	if d.ledgerPath == "" {
 		d.logger.Warn("ledger.path is not set: usage records are kept in memory and lost at restart, and budgets restart from zero")
 	}
 	if err := d.ledger.Start(ctx); err != nil {
@@ -200,15 +231,25 @@ func (d *door) start(ctx context.Context) error {
 		}
 		return fmt.Errorf("usage ledger: %w", err)
 	}
-	if err := d.rebuildBudgets(ctx, time.Now()); err != nil {
+	if err := d.rebuildBudgets(ctx, g.keys, time.Now()); err != nil {
 		d.logger.Error("budgets not rebuilt from the usage ledger: they count from zero", "error", err)
 	}
+	d.started.Store(true)
 	return nil
 }
 
 // rebuildBudgets seeds each key's spend this day and month from the
-// ledger, so that a restart does not reset budgets.
-func (d *door) rebuildBudgets(ctx context.Context, now time.Time) error {
+// ledger, so that a restart (or a reload that adds a key or a budget) does
+// not reset budgets. Seeding only ever raises a counter, so seeding a key
+// whose counter already runs is harmless.
+func (d *door) rebuildBudgets(ctx context.Context, keys []auth.Key, now time.Time) error {
+	budgeted := false
+	for i := range keys {
+		budgeted = budgeted || len(budget.Windows(&keys[i], now)) > 0
+	}
+	if !budgeted {
+		return nil
+	}
 	day, month := state.Day(now, 0), state.Month(now, 0)
 	spentDay, err := d.ledger.Spend(ctx, day.Start())
 	if err != nil {
@@ -219,8 +260,8 @@ func (d *door) rebuildBudgets(ctx context.Context, now time.Time) error {
 		return err
 	}
 	seeded := 0
-	for i := range d.keys {
-		k := &d.keys[i]
+	for i := range keys {
+		k := &keys[i]
 		for _, w := range budget.Windows(k, now) {
 			spent := spentMonth[k.ID]
 			if w.ID == day.ID {

@@ -41,21 +41,23 @@ func benchmarkDoor(b *testing.B, keyed bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	gt, err := d.newGate(cfg, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	d.gate = func() *gate { return gt }
 	ctx := context.Background()
 	if err := d.start(ctx); err != nil {
 		b.Fatal(err)
 	}
 	defer d.stop(ctx)
-	opts, err := d.options()
-	if err != nil {
-		b.Fatal(err)
-	}
 	var unary []grpc.UnaryServerInterceptor
-	for _, o := range opts {
+	for _, o := range d.options() {
 		var opts options
 		o(&opts)
 		unary = append(unary, opts.unary...)
 	}
+	unary = append(unary, gt.unary...)
 	resp := &pb.ChatResponse{Model: "gpt-4.1", Provider: "sim-a", CostUsd: 0.0002,
 		Usage: &pb.Usage{PromptTokens: 12, CompletionTokens: 20, TotalTokens: 32}}
 	h := chain(unary, func(context.Context, any) (any, error) { return resp, nil })

@@ -2,25 +2,28 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
 	llmgateway "github.com/llmgateway/llmgateway"
+	"github.com/llmgateway/llmgateway/config"
 	pb "github.com/llmgateway/llmgateway/gen/llmgateway/v1"
+	"github.com/llmgateway/llmgateway/interceptors/shed"
 	"github.com/llmgateway/llmgateway/routing"
 	"github.com/llmgateway/llmgateway/server"
 	"github.com/llmgateway/llmgateway/surface/openaiapi"
@@ -36,6 +39,10 @@ type options struct {
 	stream          []grpc.StreamServerInterceptor
 	serverOpts      []server.Option
 	starts, stops   []func(context.Context) error
+	limits          config.Server
+	tls             *tlsState // nil: plain text
+	door            []DoorInterceptors
+	telemetry       *telemetryOptions // see telemetry.go; nil: none
 }
 
 var defaultOptions = options{
@@ -43,6 +50,13 @@ var defaultOptions = options{
 	maxRequestBytes: 4 << 20,
 	drainTimeout:    30 * time.Second,
 	usable:          func() bool { return true },
+	limits: config.Server{
+		HTTP: config.HTTPLimits{
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			MaxHeaderBytes:    1 << 20,
+		},
+	},
 }
 
 // Option configures a Gateway.
@@ -58,18 +72,52 @@ func WithMaxRequestBytes(n int64) Option { return func(o *options) { o.maxReques
 // get this long to finish before they are cut. Default: 30s.
 func WithDrainTimeout(d time.Duration) Option { return func(o *options) { o.drainTimeout = d } }
 
-// WithReadiness sets the check behind /readyz beyond "not shutting down",
-// e.g. that at least one provider is usable. Default: always ready.
+// WithReadiness sets a check behind /readyz and the gRPC health status
+// beyond "not shutting down" and "a provider is usable". Default: always
+// ready.
 func WithReadiness(usable func() bool) Option { return func(o *options) { o.usable = usable } }
 
-// WithInterceptors appends interceptors to the gRPC chain, after recovery.
-// Because both HTTP surfaces call the gRPC listener, they apply to every
-// surface.
+// WithLimits sets the listeners' limits from a server section: the
+// in-flight cap (max_in_flight), the gRPC stream cap and keepalive, and
+// the HTTP timeouts and header limit. Its addresses, drain timeout,
+// request size and TLS are not used (see WithDrainTimeout and
+// WithMaxRequestBytes). Default: no in-flight or stream cap, gRPC's
+// keepalive defaults, and on HTTP a 10s header timeout, a 120s idle
+// timeout and 1 MiB of headers.
+func WithLimits(s config.Server) Option { return func(o *options) { o.limits = s } }
+
+// WithInterceptors appends interceptors to the gRPC chain, after recovery
+// and ahead of load shedding and the door. Because both HTTP surfaces call
+// the gRPC listener, they apply to every surface.
 func WithInterceptors(u []grpc.UnaryServerInterceptor, s []grpc.StreamServerInterceptor) Option {
 	return func(o *options) {
 		o.unary = append(o.unary, u...)
 		o.stream = append(o.stream, s...)
 	}
+}
+
+// DoorSpec is what door interceptors are built from: one config, and its
+// door's model resolver (a model name or alias, in any case, to the
+// model's name).
+type DoorSpec struct {
+	Config  *config.Config
+	Resolve func(model string) (canonical string, ok bool)
+}
+
+// DoorInterceptors builds interceptors for the door of one config.
+type DoorInterceptors func(d DoorSpec) ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor, error)
+
+// WithDoorInterceptors adds interceptors to the door of every config that a
+// gateway built by FromConfig serves, right after authentication: they see
+// the caller's key (auth.FromContext) and, as they come ahead of
+// accounting, the allowlist, limits and budgets, those steps' refusals.
+// build runs for the config at start and again at every reload, so that
+// what the interceptors take from the config reloads with it; its error
+// refuses the config. A gateway built with New has no door and runs them
+// after load shedding, built from a DoorSpec without config. Default:
+// none.
+func WithDoorInterceptors(build DoorInterceptors) Option {
+	return func(o *options) { o.door = append(o.door, build) }
 }
 
 // WithServerOptions passes options to the gRPC service (server.New).
@@ -90,43 +138,115 @@ func WithLifecycle(start, stop func(context.Context) error) Option {
 	}
 }
 
+// withTLS serves both listeners over TLS with the certificates of each
+// generation.
+func withTLS(ts *tlsState) Option { return func(o *options) { o.tls = ts } }
+
 // Gateway is one gateway process's servers.
 type Gateway struct {
-	router  *routing.Router
 	opts    options
 	grpc    *grpc.Server
 	health  *health.Server
+	shed    *shed.Limiter
 	closing atomic.Bool
+	drain   atomic.Int64 // the drain timeout; a reload may change it
+	gen     atomic.Pointer[generation]
+
+	// mu serializes reloads, and the start and stop of the router's
+	// health checks; checks is the context they run under while Serve
+	// runs, nil otherwise.
+	mu     sync.Mutex
+	checks context.Context
+	// reload is how a reload builds the next generation; nil for a
+	// gateway built with New, which cannot reload.
+	reload *reloader
 }
 
-// New returns a Gateway that routes with r.
+// New returns a Gateway that routes with r. It panics if an interceptor
+// of WithDoorInterceptors fails to build.
 func New(r *routing.Router, opts ...Option) *Gateway {
+	g, err := newGateway(func(o *options) (*generation, error) {
+		gen := &generation{router: r, usable: true}
+		var unary []grpc.UnaryServerInterceptor
+		var stream []grpc.StreamServerInterceptor
+		for _, build := range o.door {
+			u, s, err := build(DoorSpec{Resolve: func(string) (string, bool) { return "", false }})
+			if err != nil {
+				return nil, err
+			}
+			unary, stream = append(unary, u...), append(stream, s...)
+		}
+		gen.unary, gen.stream = chainUnary(unary), chainStream(stream)
+		return gen, nil
+	}, opts...)
+	if err != nil {
+		panic(fmt.Sprintf("app.New: %v", err))
+	}
+	return g
+}
+
+// newGateway returns a Gateway with opts that serves the generation first
+// builds.
+func newGateway(first func(o *options) (*generation, error), opts ...Option) (*Gateway, error) {
 	o := defaultOptions
 	for _, opt := range opts {
 		opt(&o)
 	}
+	gen, err := first(&o)
+	if err != nil {
+		return nil, err
+	}
+	g := &Gateway{opts: o, health: health.NewServer(), shed: shed.New(o.limits.MaxInFlight)}
+	g.gen.Store(gen)
+	g.drain.Store(int64(o.drainTimeout))
 	recover := recovery.WithRecoveryHandler(func(p any) error {
 		o.logger.Error("panic in handler", "panic", p)
 		return status.Error(codes.Internal, "internal error")
 	})
 	unary := append([]grpc.UnaryServerInterceptor{recovery.UnaryServerInterceptor(recover)}, o.unary...)
+	unary = append(unary, g.shed.UnaryServerInterceptor(), g.unaryGeneration)
 	stream := append([]grpc.StreamServerInterceptor{recovery.StreamServerInterceptor(recover)}, o.stream...)
-	gs := grpc.NewServer(
-		grpc.MaxRecvMsgSize(int(o.maxRequestBytes)),
+	stream = append(stream, g.shed.StreamServerInterceptor(), g.streamGeneration)
+	g.grpc = grpc.NewServer(append(append(o.telemetry.serverOptions(), grpcLimits(o.maxRequestBytes, &o.limits, o.tls)...),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
-	)
-	g := &Gateway{router: r, opts: o, grpc: gs, health: health.NewServer()}
-	pb.RegisterLLMGatewayServiceServer(gs, server.New(r, append([]server.Option{server.WithLogger(o.logger)}, o.serverOpts...)...))
-	healthpb.RegisterHealthServer(gs, g.health)
-	reflection.Register(gs)
-	g.health.SetServingStatus(pb.LLMGatewayService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
-	return g
+	)...)
+	svc := server.New(gen.router, append([]server.Option{server.WithLogger(o.logger), server.WithRouterFunc(g.routerOf)}, o.serverOpts...)...)
+	pb.RegisterLLMGatewayServiceServer(g.grpc, svc)
+	healthpb.RegisterHealthServer(g.grpc, g.health)
+	reflection.Register(g.grpc)
+	o.telemetry.watch(g)
+	g.setHealth(gen)
+	return g, nil
 }
 
 // GRPCServer returns the gRPC server, for registering more services before
 // Serve.
 func (g *Gateway) GRPCServer() *grpc.Server { return g.grpc }
+
+// InFlight returns the number of calls in flight that count against the
+// in-flight cap, and the number refused over it since the start.
+func (g *Gateway) InFlight() (inFlight int64, shed uint64) {
+	return g.shed.InFlight(), g.shed.Shed()
+}
+
+// ready reports whether the gateway can serve calls: it is not shutting
+// down and its config has a usable provider.
+func (g *Gateway) ready(gen *generation) bool {
+	return !g.closing.Load() && gen.usable && g.opts.usable()
+}
+
+// setHealth publishes the readiness of gen as the gRPC health status of
+// the gateway service and of the server as a whole. After shutdown began
+// it does nothing: health stays NOT_SERVING.
+func (g *Gateway) setHealth(gen *generation) {
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if g.ready(gen) {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	g.health.SetServingStatus("", st)
+	g.health.SetServingStatus(pb.LLMGatewayService_ServiceDesc.ServiceName, st)
+}
 
 // Serve serves gRPC on grpcLis and HTTP on httpLis until ctx is done, then
 // shuts down gracefully: health turns NOT_SERVING, the listeners stop
@@ -140,37 +260,45 @@ func (g *Gateway) Serve(ctx context.Context, grpcLis, httpLis net.Listener) erro
 	}
 	defer g.stop(len(g.opts.stops))
 	// The router's active health checks run while serving, off the
-	// request path.
-	hctx, stopChecks := context.WithCancel(ctx)
-	checks := make(chan struct{})
-	go func() { g.router.RunHealthChecks(hctx); close(checks) }()
-	defer func() { stopChecks(); <-checks }()
+	// request path; a reload moves them to the new router.
+	g.mu.Lock()
+	g.checks = ctx
+	g.gen.Load().startChecks(ctx)
+	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		g.checks = nil
+		g.gen.Load().stopChecks()
+		g.mu.Unlock()
+	}()
 	errc := make(chan error, 2)
 	go func() { errc <- serveErr("grpc", g.grpc.Serve(grpcLis)) }()
 
-	conn, err := grpc.NewClient("passthrough:///"+dialAddr(grpcLis.Addr()),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(int(g.opts.maxRequestBytes)+1<<10), grpc.MaxCallRecvMsgSize(64<<20)),
-	)
-	if err != nil {
-		g.grpc.Stop()
-		return fmt.Errorf("dialing own gRPC listener: %w", err)
-	}
-	defer conn.Close()
-	handler, err := g.httpHandler(ctx, conn)
+	h, err := dialHop(grpcLis.Addr(), g.opts.maxRequestBytes, &g.opts.limits, g.opts.tls, g.opts.telemetry.dialOptions()...)
 	if err != nil {
 		g.grpc.Stop()
 		return err
 	}
+	defer h.Close()
+	handler, err := g.httpHandler(ctx, h)
+	if err != nil {
+		g.grpc.Stop()
+		return err
+	}
+	hl := &g.opts.limits.HTTP
 	hs := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    1 << 20,
+		Handler:           limitHTTP(handler, hl),
+		ReadHeaderTimeout: hl.ReadHeaderTimeout,
+		IdleTimeout:       hl.IdleTimeout,
+		MaxHeaderBytes:    hl.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(g.opts.logger.Handler(), slog.LevelWarn),
 	}
+	if g.opts.tls != nil {
+		httpLis = tls.NewListener(httpLis, g.opts.tls.serverConfig(false))
+	}
 	go func() { errc <- serveErr("http", hs.Serve(httpLis)) }()
-	g.opts.logger.Info("gateway serving", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String())
+	g.opts.logger.Info("gateway serving", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(),
+		"tls", g.opts.tls != nil, "mtls", g.opts.tls != nil && g.gen.Load().certs.mutual())
 
 	var serveFailed error
 	select {
@@ -204,7 +332,7 @@ func (g *Gateway) stop(n int) {
 		if stop == nil {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), g.opts.drainTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(g.drain.Load()))
 		if err := stop(ctx); err != nil {
 			g.opts.logger.Error("shutdown step failed", "error", err)
 		}
@@ -215,8 +343,9 @@ func (g *Gateway) stop(n int) {
 func (g *Gateway) shutdown(hs *http.Server) {
 	g.closing.Store(true)
 	g.health.Shutdown()
-	g.opts.logger.Info("shutting down", "drain_timeout", g.opts.drainTimeout)
-	dctx, cancel := context.WithTimeout(context.Background(), g.opts.drainTimeout)
+	drain := time.Duration(g.drain.Load())
+	g.opts.logger.Info("shutting down", "drain_timeout", drain)
+	dctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
 
 	// HTTP first: its in-flight requests call the gRPC server, which must
@@ -240,7 +369,7 @@ func (g *Gateway) shutdown(hs *http.Server) {
 	g.opts.logger.Info("shut down")
 }
 
-func (g *Gateway) httpHandler(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error) {
+func (g *Gateway) httpHandler(ctx context.Context, conn *hop) (http.Handler, error) {
 	restH, err := rest.New(ctx, conn,
 		rest.WithMaxRequestBytes(g.opts.maxRequestBytes),
 		rest.WithLogger(g.opts.logger),
@@ -256,10 +385,10 @@ func (g *Gateway) httpHandler(ctx context.Context, conn *grpc.ClientConn) (http.
 		writeText(w, http.StatusOK, "ok\n")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		switch {
+		switch gen := g.gen.Load(); {
 		case g.closing.Load():
 			writeText(w, http.StatusServiceUnavailable, "shutting down\n")
-		case !g.opts.usable():
+		case !gen.usable || !g.opts.usable():
 			writeText(w, http.StatusServiceUnavailable, "no provider usable\n")
 		default:
 			writeText(w, http.StatusOK, "ready\n")
@@ -267,7 +396,8 @@ func (g *Gateway) httpHandler(ctx context.Context, conn *grpc.ClientConn) (http.
 	})
 	mux.Handle("/api/", restH)
 	mux.Handle("/v1/", oaH)
-	return mux, nil
+	g.opts.telemetry.routes(mux)
+	return g.opts.telemetry.handler(mux), nil
 }
 
 func writeText(w http.ResponseWriter, code int, s string) {

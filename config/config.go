@@ -33,6 +33,9 @@ type Config struct {
 	// State selects where limits, budgets and cool-downs are kept (YAML
 	// key state); see door.go. Default: see each field.
 	State State `yaml:"state"`
+	// Telemetry configures metrics, traces and logs (YAML key telemetry);
+	// see telemetry.go. Default: see each field.
+	Telemetry Telemetry `yaml:"telemetry"`
 }
 
 // Server configures the gateway's two listeners and their limits.
@@ -53,7 +56,116 @@ type Server struct {
 	// (YAML key max_request_bytes); a bigger one is refused with
 	// ResourceExhausted (HTTP 413). Must be > 0. Default: 4194304 (4 MiB).
 	MaxRequestBytes int64 `yaml:"max_request_bytes"`
+	// MaxInFlight caps the requests in flight on the whole gateway, over
+	// every surface (YAML key max_in_flight): a request over the cap is
+	// refused at once with Unavailable (HTTP 503) and a Retry-After of 1s,
+	// instead of queueing. gRPC health checks and reflection are never
+	// refused. Reloadable, with one caveat: the HTTP surfaces' pool of
+	// connections to the gRPC listener is sized at start, so a reload
+	// that raises the cap past the next multiple of
+	// max_concurrent_streams reaches the HTTP surfaces only at the next
+	// restart. Must be > 0. Default: 4096.
+	MaxInFlight int `yaml:"max_in_flight"`
+	// MaxConcurrentStreams caps the calls open at once on one gRPC
+	// connection (YAML key max_concurrent_streams, HTTP/2
+	// SETTINGS_MAX_CONCURRENT_STREAMS); a client over it waits on its side
+	// for one of its calls to end. The HTTP surfaces' own connections to
+	// the gRPC listener are pooled so that they never wait on it. Must be
+	// > 0. Default: 1024.
+	MaxConcurrentStreams int `yaml:"max_concurrent_streams"`
+	// Keepalive sets the gRPC listener's keepalive pings and connection
+	// lifetimes (YAML key keepalive). Default: see each field.
+	Keepalive Keepalive `yaml:"keepalive"`
+	// HTTP sets the HTTP listener's timeouts and header limit (YAML key
+	// http). Default: see each field.
+	HTTP HTTPLimits `yaml:"http"`
+	// TLS serves both listeners over TLS, optionally requiring client
+	// certificates (YAML key tls). Default: off, plain text.
+	TLS TLS `yaml:"tls"`
 }
+
+// Keepalive configures gRPC keepalive: how often clients may ping, and when
+// the server pings or closes connections.
+type Keepalive struct {
+	// MinTime is the shortest interval at which a client may send
+	// keepalive pings (YAML key min_time); a client that pings more often
+	// is disconnected (GOAWAY "too_many_pings"). Must be > 0. Default: 10s.
+	MinTime time.Duration `yaml:"min_time"`
+	// PermitWithoutStream lets clients ping while they have no call open
+	// (YAML key permit_without_stream). Default: false; such pings count
+	// as too many.
+	PermitWithoutStream bool `yaml:"permit_without_stream"`
+	// MaxConnectionIdle closes, gracefully, a connection that has had no
+	// call open for this long (YAML key max_connection_idle); clients
+	// reconnect when they next call. Must be >= 0. Default: 0, never.
+	MaxConnectionIdle time.Duration `yaml:"max_connection_idle"`
+	// MaxConnectionAge closes, gracefully, a connection this old, give or
+	// take 10% (YAML key max_connection_age), so that clients behind a
+	// layer-4 load balancer spread over new replicas. Calls in flight on
+	// it are never cut, however long they stream. Must be >= 0. Default:
+	// 0, never.
+	MaxConnectionAge time.Duration `yaml:"max_connection_age"`
+	// Time is how long a connection may be silent before the server pings
+	// the client to check it is still there (YAML key time). Must be at
+	// least 1s. Default: 2h.
+	Time time.Duration `yaml:"time"`
+	// Timeout is how long the server waits for the answer to its ping
+	// before it closes the connection (YAML key timeout). Must be > 0.
+	// Default: 20s.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// HTTPLimits bounds what a client of the HTTP listener may hold: slow
+// headers and bodies (slowloris), idle connections and large headers.
+type HTTPLimits struct {
+	// ReadHeaderTimeout is how long a client may take to send a request's
+	// headers (YAML key read_header_timeout); a slower one is cut off.
+	// Must be > 0. Default: 10s.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// ReadTimeout is how long a client may take to send a request's body,
+	// counted from the end of its headers (YAML key read_timeout). Once
+	// the body is read it no longer applies, so a long stream back to the
+	// client is not cut. Must be > 0. Default: 60s.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds the time to answer a request on the routes that
+	// never stream (YAML key write_timeout): everything but
+	// /api/v1/chat:stream and /v1/chat/completions, whose streams may
+	// last as long as the model writes. Set it above the longest unary
+	// chat (provider timeouts times retries). Must be >= 0. Default: 0,
+	// none.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// IdleTimeout closes a kept-alive connection that carries no request
+	// for this long (YAML key idle_timeout). Must be > 0. Default: 120s.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxHeaderBytes bounds the size of a request's headers (YAML key
+	// max_header_bytes); a bigger one gets 431. gRPC metadata is bounded
+	// to the same size plus 64 KiB. Must be > 0. Default: 1048576 (1 MiB).
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
+}
+
+// TLS configures TLS on both listeners. The files are read at start and
+// again at every config reload, so that a renewed certificate is served
+// without a restart; turning TLS on or off needs a restart.
+type TLS struct {
+	// CertFile is the PEM file of the server certificate, followed by any
+	// intermediates (YAML key cert_file). Required with KeyFile. Default:
+	// none, TLS off.
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is the PEM file of the certificate's private key (YAML key
+	// key_file). Required with CertFile. Default: none.
+	KeyFile string `yaml:"key_file"`
+	// ClientCAFile is a PEM file of the CA certificates that sign client
+	// certificates (YAML key client_ca_file). When set, both listeners
+	// require and verify a client certificate (mTLS); it needs CertFile.
+	// Default: none, no client certificate asked for.
+	ClientCAFile string `yaml:"client_ca_file"`
+}
+
+// Enabled reports whether the listeners serve TLS.
+func (t *TLS) Enabled() bool { return t.CertFile != "" }
+
+// MutualTLS reports whether the listeners require client certificates.
+func (t *TLS) MutualTLS() bool { return t.Enabled() && t.ClientCAFile != "" }
 
 // ProviderType names the API family a provider speaks, which selects its
 // adapter.

@@ -39,6 +39,25 @@ server:
   http_addr: "127.0.0.1:18080"
   drain_timeout: 45s
   max_request_bytes: 1048576
+  max_in_flight: 500
+  max_concurrent_streams: 200
+  keepalive:
+    min_time: 30s
+    permit_without_stream: true
+    max_connection_idle: 10m
+    max_connection_age: 30m
+    time: 1h
+    timeout: 5s
+  http:
+    read_header_timeout: 5s
+    read_timeout: 30s
+    write_timeout: 2m
+    idle_timeout: 90s
+    max_header_bytes: 65536
+  tls:
+    cert_file: /etc/llmgateway/tls/tls.crt
+    key_file: /etc/llmgateway/tls/tls.key
+    client_ca_file: /etc/llmgateway/tls/clients.pem
 providers:
   - name: openai
     type: openai
@@ -161,15 +180,51 @@ state:
     prefix: "gw1:"
     timeout: 250ms
     failure_mode: closed
+telemetry:
+  metrics: {enabled: true, path: /internal/metrics, listen_addr: "127.0.0.1:19100", key_labels: [team, app]}
+  tracing:
+    enabled: true
+    exporter: otlp-http
+    endpoint: otel-collector:4318
+    insecure: true
+    headers: {X-Scope-OrgID: tenant-1}
+    sample_ratio: 0.25
+    service_name: llmgateway-eu
+  logging:
+    level: debug
+    prompt_logging: {labels: {team: cs}, max_chars: 500}
+    redaction: {builtin: [email, api_key], patterns: ["ORD-[0-9]{6}"]}
 `
 
 func fullConfig() *Config {
 	return &Config{
 		Server: Server{
-			GRPCAddr:        "127.0.0.1:19090",
-			HTTPAddr:        "127.0.0.1:18080",
-			DrainTimeout:    45 * time.Second,
-			MaxRequestBytes: 1 << 20,
+			GRPCAddr:             "127.0.0.1:19090",
+			HTTPAddr:             "127.0.0.1:18080",
+			DrainTimeout:         45 * time.Second,
+			MaxRequestBytes:      1 << 20,
+			MaxInFlight:          500,
+			MaxConcurrentStreams: 200,
+			Keepalive: Keepalive{
+				MinTime:             30 * time.Second,
+				PermitWithoutStream: true,
+				MaxConnectionIdle:   10 * time.Minute,
+				MaxConnectionAge:    30 * time.Minute,
+				Time:                time.Hour,
+				Timeout:             5 * time.Second,
+			},
+			HTTP: HTTPLimits{
+				ReadHeaderTimeout: 5 * time.Second,
+				ReadTimeout:       30 * time.Second,
+				WriteTimeout:      2 * time.Minute,
+				IdleTimeout:       90 * time.Second,
+				MaxHeaderBytes:    65536,
+			},
+			TLS: TLS{
+				CertFile:     "/etc/llmgateway/tls/tls.crt",
+				KeyFile:      "/etc/llmgateway/tls/tls.key",
+				ClientCAFile: "/etc/llmgateway/tls/clients.pem",
+			},
 		},
 		Providers: []Provider{
 			{
@@ -230,10 +285,11 @@ func fullConfig() *Config {
 			Name:        "claude-sonnet-4.5",
 			Deployments: []Deployment{{Provider: "sim-a", Model: "claude-sonnet-4.5", Weight: 1}},
 		}},
-		Routing: fullRouting(),
-		Keys:    fullKeys(),
-		Ledger:  fullLedger(),
-		State:   fullState(),
+		Routing:   fullRouting(),
+		Keys:      fullKeys(),
+		Ledger:    fullLedger(),
+		State:     fullState(),
+		Telemetry: fullTelemetry(),
 	}
 }
 
@@ -395,7 +451,10 @@ models:
 		t.Fatalf("Parse() error: %v", err)
 	}
 	want := &Config{
-		Server: Server{GRPCAddr: ":9090", HTTPAddr: ":8080", DrainTimeout: 30 * time.Second, MaxRequestBytes: 4 << 20},
+		Server: Server{GRPCAddr: ":9090", HTTPAddr: ":8080", DrainTimeout: 30 * time.Second, MaxRequestBytes: 4 << 20,
+			MaxInFlight: 4096, MaxConcurrentStreams: 1024,
+			Keepalive: Keepalive{MinTime: 10 * time.Second, Time: 2 * time.Hour, Timeout: 20 * time.Second},
+			HTTP:      HTTPLimits{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 1 << 20}},
 		Providers: []Provider{
 			{Name: "oa", Type: TypeOpenAI, BaseURL: "https://api.openai.com/v1", Timeout: time.Minute, Models: map[string]string{"m": "upstream-m"}},
 			{Name: "an", Type: TypeAnthropic, BaseURL: "http://localhost:8081", Timeout: time.Minute, DefaultMaxTokens: 4096},
@@ -413,9 +472,10 @@ models:
 				{Provider: "sim", Model: "explicit", Weight: 1},
 			},
 		}},
-		Routing: defaultRouting(),
-		Ledger:  defaultLedger(),
-		State:   defaultState(),
+		Routing:   defaultRouting(),
+		Ledger:    defaultLedger(),
+		State:     defaultState(),
+		Telemetry: defaultTelemetry(),
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Parse() defaults mismatch (-want +got):\n%s", diff)

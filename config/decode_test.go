@@ -13,12 +13,12 @@ func TestDecodeErrors(t *testing.T) {
 		{
 			name: "unknown top-level key",
 			give: okProviders + okModels + "colour: {}\n",
-			want: []wantProblem{{path: "colour", msg: `unknown key "colour" (valid keys here: server, providers, models, routing, keys, ledger, state)`, line: 3}},
+			want: []wantProblem{{path: "colour", msg: `unknown key "colour" (valid keys here: server, providers, models, routing, keys, ledger, state, telemetry)`, line: 3}},
 		},
 		{
 			name: "unknown server key",
 			give: "server:\n  grpc_adress: ':9090'\n" + okProviders + okModels,
-			want: []wantProblem{{path: "server.grpc_adress", msg: `unknown key "grpc_adress"; did you mean "grpc_addr"? (valid keys here: grpc_addr, http_addr, drain_timeout, max_request_bytes)`, line: 2}},
+			want: []wantProblem{{path: "server.grpc_adress", msg: `unknown key "grpc_adress"; did you mean "grpc_addr"? (valid keys here: grpc_addr, http_addr, drain_timeout, max_request_bytes, max_in_flight, max_concurrent_streams, keepalive, http, tls)`, line: 2}},
 		},
 		{
 			name: "camel case key",

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"strings"
 	"time"
 
@@ -14,6 +15,15 @@ const (
 	defaultHTTPAddr           = ":8080"
 	defaultDrainTimeout       = 30 * time.Second
 	defaultMaxRequestBytes    = 4 << 20
+	defaultMaxInFlight        = 4096
+	defaultMaxStreams         = 1024
+	defaultKeepaliveMinTime   = 10 * time.Second
+	defaultKeepaliveTime      = 2 * time.Hour
+	defaultKeepaliveTimeout   = 20 * time.Second
+	defaultReadHeaderTimeout  = 10 * time.Second
+	defaultReadTimeout        = 60 * time.Second
+	defaultIdleTimeout        = 120 * time.Second
+	defaultMaxHeaderBytes     = 1 << 20
 	defaultProviderTimeout    = 60 * time.Second
 	defaultAnthropicMaxTokens = 4096
 	defaultRetryAfter         = time.Second
@@ -27,6 +37,7 @@ const (
 func applyDefaults(c *Config, root *yaml.Node) {
 	defer applyRoutingDefaults(c, root)
 	defer applyDoorDefaults(c, root)
+	defer applyTelemetryDefaults(c, root)
 	s := &c.Server
 	if s.GRPCAddr == "" {
 		s.GRPCAddr = defaultGRPCAddr
@@ -40,6 +51,17 @@ func applyDefaults(c *Config, root *yaml.Node) {
 	if s.MaxRequestBytes == 0 {
 		s.MaxRequestBytes = defaultMaxRequestBytes
 	}
+	s.MaxInFlight = cmp.Or(s.MaxInFlight, defaultMaxInFlight)
+	s.MaxConcurrentStreams = cmp.Or(s.MaxConcurrentStreams, defaultMaxStreams)
+	ka := &s.Keepalive
+	ka.MinTime = cmp.Or(ka.MinTime, defaultKeepaliveMinTime)
+	ka.Time = cmp.Or(ka.Time, defaultKeepaliveTime)
+	ka.Timeout = cmp.Or(ka.Timeout, defaultKeepaliveTimeout)
+	hl := &s.HTTP
+	hl.ReadHeaderTimeout = cmp.Or(hl.ReadHeaderTimeout, defaultReadHeaderTimeout)
+	hl.ReadTimeout = cmp.Or(hl.ReadTimeout, defaultReadTimeout)
+	hl.IdleTimeout = cmp.Or(hl.IdleTimeout, defaultIdleTimeout)
+	hl.MaxHeaderBytes = cmp.Or(hl.MaxHeaderBytes, defaultMaxHeaderBytes)
 
 	for i := range c.Providers {
 		p := &c.Providers[i]

@@ -45,6 +45,7 @@ func (v *validator) config(c *Config) {
 	v.models(path{"models"}, c)
 	v.routing(path{"routing"}, c)
 	v.door(c)
+	v.telemetry(path{"telemetry"}, c)
 }
 
 func (v *validator) server(p path, s *Server) {
@@ -58,6 +59,38 @@ func (v *validator) server(p path, s *Server) {
 	v.positiveDuration(p.field("drain_timeout"), s.DrainTimeout)
 	if s.MaxRequestBytes < 0 || s.MaxRequestBytes == 0 && v.has(p.field("max_request_bytes")) {
 		v.addf(p.field("max_request_bytes"), "must be > 0, got %d", s.MaxRequestBytes)
+	}
+	v.positiveInt(p.field("max_in_flight"), int64(s.MaxInFlight))
+	v.positiveInt(p.field("max_concurrent_streams"), int64(s.MaxConcurrentStreams))
+	if s.MaxConcurrentStreams > math.MaxUint32 {
+		v.addf(p.field("max_concurrent_streams"), "must be at most %d, got %d", uint32(math.MaxUint32), s.MaxConcurrentStreams)
+	}
+
+	kp, ka := p.field("keepalive"), &s.Keepalive
+	v.positiveDuration(kp.field("min_time"), ka.MinTime)
+	v.nonNegativeDuration(kp.field("max_connection_idle"), ka.MaxConnectionIdle)
+	v.nonNegativeDuration(kp.field("max_connection_age"), ka.MaxConnectionAge)
+	if ka.Time < time.Second && (ka.Time != 0 || v.has(kp.field("time"))) {
+		v.addf(kp.field("time"), "must be at least 1s, got %s (leave it out for the default, 2h)", ka.Time)
+	}
+	v.positiveDuration(kp.field("timeout"), ka.Timeout)
+
+	hp, hl := p.field("http"), &s.HTTP
+	v.positiveDuration(hp.field("read_header_timeout"), hl.ReadHeaderTimeout)
+	v.positiveDuration(hp.field("read_timeout"), hl.ReadTimeout)
+	v.nonNegativeDuration(hp.field("write_timeout"), hl.WriteTimeout)
+	v.positiveDuration(hp.field("idle_timeout"), hl.IdleTimeout)
+	v.positiveInt(hp.field("max_header_bytes"), int64(hl.MaxHeaderBytes))
+
+	tp, tc := p.field("tls"), &s.TLS
+	switch {
+	case tc.CertFile != "" && tc.KeyFile == "":
+		v.addf(tp.field("key_file"), "required with cert_file: the PEM file of the certificate's private key")
+	case tc.CertFile == "" && tc.KeyFile != "":
+		v.addf(tp.field("cert_file"), "required with key_file: the PEM file of the server certificate")
+	}
+	if tc.ClientCAFile != "" && tc.CertFile == "" {
+		v.addf(tp.field("client_ca_file"), "needs cert_file and key_file: client certificates are verified over TLS")
 	}
 }
 

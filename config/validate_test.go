@@ -480,3 +480,48 @@ models:
 		{path: "models[0].deployments", msg: "no deployment has a weight above 0", line: 7},
 	})
 }
+
+// TestServerLimitsAndTLS checks the server's limits, keepalive and TLS
+// settings.
+func TestServerLimitsAndTLS(t *testing.T) {
+	tests := []struct {
+		name string
+		give string // the server section
+		want []wantProblem
+	}{
+		{"explicit zero cap", "server: {max_in_flight: 0}", []wantProblem{{path: "server.max_in_flight", msg: "must be > 0, got 0"}}},
+		{"negative streams", "server: {max_concurrent_streams: -1}", []wantProblem{{path: "server.max_concurrent_streams", msg: "must be > 0"}}},
+		{"streams over uint32", "server: {max_concurrent_streams: 4294967296}", []wantProblem{{path: "server.max_concurrent_streams", msg: "at most 4294967295"}}},
+		{"keepalive", "server: {keepalive: {min_time: 0s, max_connection_idle: -1s, max_connection_age: -1m, time: 500ms, timeout: -2s}}", []wantProblem{
+			{path: "server.keepalive.min_time", msg: "must be > 0"},
+			{path: "server.keepalive.max_connection_idle", msg: "must be >= 0"},
+			{path: "server.keepalive.max_connection_age", msg: "must be >= 0"},
+			{path: "server.keepalive.time", msg: "at least 1s, got 500ms"},
+			{path: "server.keepalive.timeout", msg: "must be > 0"},
+		}},
+		{"http", "server: {http: {read_header_timeout: 0s, read_timeout: -1s, write_timeout: -1s, idle_timeout: 0s, max_header_bytes: 0}}", []wantProblem{
+			{path: "server.http.read_header_timeout", msg: "must be > 0"},
+			{path: "server.http.read_timeout", msg: "must be > 0"},
+			{path: "server.http.write_timeout", msg: "must be >= 0"},
+			{path: "server.http.idle_timeout", msg: "must be > 0"},
+			{path: "server.http.max_header_bytes", msg: "must be > 0"},
+		}},
+		{"cert without key", "server: {tls: {cert_file: a.crt}}", []wantProblem{{path: "server.tls.key_file", msg: "required with cert_file"}}},
+		{"key without cert", "server: {tls: {key_file: a.key}}", []wantProblem{{path: "server.tls.cert_file", msg: "required with key_file"}}},
+		{"client CA without TLS", "server: {tls: {client_ca_file: ca.pem}}", []wantProblem{{path: "server.tls.client_ca_file", msg: "needs cert_file and key_file"}}},
+		{"unknown tls key", "server: {tls: {certfile: a.crt}}", []wantProblem{{path: "server.tls.certfile", msg: `did you mean "cert_file"`}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			checkProblems(t, problems(t, tt.give+"\n"+okProviders+okModels), tt.want)
+		})
+	}
+
+	cfg, err := Parse([]byte("server: {tls: {cert_file: a.crt, key_file: a.key, client_ca_file: ca.pem}, keepalive: {max_connection_age: 0s}}\n"+okProviders+okModels), WithLookupEnv(env(nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Server.TLS.Enabled() || !cfg.Server.TLS.MutualTLS() || cfg.Server.Keepalive.MaxConnectionAge != 0 {
+		t.Errorf("Parse() server = %+v, want TLS with client certificates and no connection age", cfg.Server)
+	}
+}

@@ -33,10 +33,9 @@ const (
 type Server struct {
 	pb.UnimplementedLLMGatewayServiceServer
 
-	router *routing.Router
-	opts   options
-	idPfx  string
-	idSeq  atomic.Uint64
+	opts  options
+	idPfx string
+	idSeq atomic.Uint64
 }
 
 var _ pb.LLMGatewayServiceServer = (*Server)(nil)
@@ -46,6 +45,7 @@ type options struct {
 	now    func() time.Time
 	usage  UsageReader // GetUsage; see usage.go
 	whoami Caller
+	router RouterFunc
 }
 
 var defaultOptions = options{
@@ -62,15 +62,27 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 // WithClock sets the clock for response timestamps. Default: time.Now.
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
-// New returns a Server that routes with r.
+// RouterFunc returns the router that serves the call in ctx. It must not
+// block and must not return nil.
+type RouterFunc func(ctx context.Context) *routing.Router
+
+// WithRouterFunc makes every call ask route for its router instead of
+// using the one given to New, so that a config reload can put a new router
+// in place while calls in flight finish on the one they started with.
+// Default: the router given to New, for every call.
+func WithRouterFunc(route RouterFunc) Option { return func(o *options) { o.router = route } }
+
+// New returns a Server that routes with r, or with the router that the
+// WithRouterFunc option returns for each call (r may then be nil).
 func New(r *routing.Router, opts ...Option) *Server {
 	o := defaultOptions
+	o.router = func(context.Context) *routing.Router { return r }
 	for _, opt := range opts {
 		opt(&o)
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	return &Server{router: r, opts: o, idPfx: "chatcmpl-" + hex.EncodeToString(b[:])}
+	return &Server{opts: o, idPfx: "chatcmpl-" + hex.EncodeToString(b[:])}
 }
 
 func (s *Server) newID() string {
@@ -83,7 +95,7 @@ func (s *Server) Chat(ctx context.Context, req *pb.ChatRequest) (*pb.ChatRespons
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.router.Chat(ctx, req.GetModel(), lreq)
+	res, err := s.opts.router(ctx).Chat(ctx, req.GetModel(), lreq)
 	if err != nil {
 		return nil, toStatus(s.opts.logger, err)
 	}
@@ -111,7 +123,7 @@ func (s *Server) ChatStream(req *pb.ChatRequest, ss grpc.ServerStreamingServer[p
 	if err != nil {
 		return err
 	}
-	st, err := s.router.ChatStream(ctx, req.GetModel(), lreq)
+	st, err := s.opts.router(ctx).ChatStream(ctx, req.GetModel(), lreq)
 	if err != nil {
 		return toStatus(s.opts.logger, err)
 	}
@@ -188,7 +200,8 @@ func (s *Server) final(st *routing.Stream, finish llm.FinishReason, upModel stri
 
 // ListModels implements pb.LLMGatewayServiceServer.
 func (s *Server) ListModels(ctx context.Context, _ *pb.ListModelsRequest) (*pb.ListModelsResponse, error) {
-	models := s.router.Catalog().Models()
+	r := s.opts.router(ctx)
+	models := r.Catalog().Models()
 	out := &pb.ListModelsResponse{Models: make([]*pb.ModelInfo, 0, len(models))}
 	for _, m := range models {
 		info := &pb.ModelInfo{
@@ -211,7 +224,7 @@ func (s *Server) ListModels(ctx context.Context, _ *pb.ListModelsRequest) (*pb.L
 		}
 		out.Models = append(out.Models, info)
 	}
-	for _, v := range s.router.VirtualModels() {
+	for _, v := range r.VirtualModels() {
 		out.Models = append(out.Models, &pb.ModelInfo{Name: v.Name, Virtual: true})
 	}
 	return out, nil

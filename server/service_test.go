@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/proto"
@@ -312,5 +313,65 @@ func TestListModels(t *testing.T) {
 	}}}
 	if !proto.Equal(resp, want) {
 		t.Errorf("ListModels() = %v, want %v", resp, want)
+	}
+}
+
+// TestRouterFunc checks that each call routes with the router the
+// RouterFunc returns for it, as a config reload needs.
+func TestRouterFunc(t *testing.T) {
+	newRouter := func(model, provider string) *routing.Router {
+		cat, err := routing.NewCatalog([]routing.Model{{Name: model, Deployments: []routing.Deployment{{Provider: provider, UpstreamModel: "up", Weight: 1}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := routing.New(cat, map[string]routing.Provider{provider: &scripted{chunks: okChunks}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	routers := map[string]*routing.Router{"old": newRouter("model-old", "prov-old"), "new": newRouter("model-new", "prov-new")}
+	pick := func(ctx context.Context) *routing.Router {
+		md, _ := metadata.FromIncomingContext(ctx)
+		if v := md.Get("x-generation"); len(v) == 1 && routers[v[0]] != nil {
+			return routers[v[0]]
+		}
+		return routers["old"]
+	}
+	lis := bufconn.Listen(1 << 20)
+	gs := grpc.NewServer()
+	pb.RegisterLLMGatewayServiceServer(gs, New(nil, WithRouterFunc(pick)))
+	go gs.Serve(lis)
+	conn, err := grpc.NewClient("passthrough:///bufnet",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn.Close()
+		gs.Stop()
+	})
+	c := pb.NewLLMGatewayServiceClient(conn)
+	tests := []struct {
+		give         string // the generation the call asks for
+		model        string
+		wantProvider string
+		wantCode     codes.Code
+	}{
+		{"old", "model-old", "prov-old", codes.OK},
+		{"new", "model-new", "prov-new", codes.OK},
+		{"new", "model-old", "", codes.NotFound},
+	}
+	for _, tt := range tests {
+		ctx := metadata.AppendToOutgoingContext(ctxT(t), "x-generation", tt.give)
+		resp, err := c.Chat(ctx, &pb.ChatRequest{Model: tt.model, Messages: userMsg("hi")})
+		if status.Code(err) != tt.wantCode || resp.GetProvider() != tt.wantProvider {
+			t.Errorf("Chat(%s, %s) = %v, %v; want provider %q, code %v", tt.give, tt.model, resp.GetProvider(), err, tt.wantProvider, tt.wantCode)
+		}
+		list, err := c.ListModels(ctx, &pb.ListModelsRequest{})
+		if err != nil || len(list.GetModels()) != 1 || list.GetModels()[0].GetName() != "model-"+tt.give {
+			t.Errorf("ListModels(%s) = %v, %v; want model-%s only", tt.give, list, err, tt.give)
+		}
 	}
 }

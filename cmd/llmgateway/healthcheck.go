@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 )
@@ -32,11 +35,15 @@ func healthcheck(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.SetOutput(stderr)
 	rawURL := fs.String("url", defaultHealthURL, "health endpoint to probe: an http or https URL")
 	timeout := fs.Duration("timeout", defaultHealthTimeout, "how long to wait for the answer, like 2s or 500ms")
+	caFile := fs.String("ca-file", "", "https: PEM file of the CAs (or the very certificate) to trust instead of the system's")
+	serverName := fs.String("server-name", "", "https: the name the certificate must carry, when the URL's host is not in it (like 127.0.0.1)")
+	certFile := fs.String("cert-file", "", "https: PEM client certificate to present, for a gateway that requires one (server.tls.client_ca_file)")
+	keyFile := fs.String("key-file", "", "https: PEM private key of --cert-file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("healthcheck: unexpected argument %q (flags: --url URL, --timeout DURATION)", fs.Arg(0))
+		return fmt.Errorf("healthcheck: unexpected argument %q (flags: --url URL, --timeout DURATION, --ca-file FILE, --server-name NAME, --cert-file FILE, --key-file FILE)", fs.Arg(0))
 	}
 	if *timeout <= 0 {
 		return fmt.Errorf("healthcheck: --timeout %s: want a duration above 0, like 2s", *timeout)
@@ -55,7 +62,14 @@ func healthcheck(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	// A probe talks to the gateway directly: no proxy from the environment,
 	// no kept-alive connection left behind, and a redirect is an answer
 	// other than 200, not a hop to follow.
-	transport := &http.Transport{Proxy: nil, DisableKeepAlives: true}
+	tc, err := probeTLS(*caFile, *serverName, *certFile, *keyFile)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	if tc != nil && u.Scheme != "https" {
+		return fmt.Errorf("healthcheck: --ca-file, --server-name, --cert-file and --key-file need an https --url, got %s", u)
+	}
+	transport := &http.Transport{Proxy: nil, DisableKeepAlives: true, TLSClientConfig: tc}
 	defer transport.CloseIdleConnections()
 	client := &http.Client{
 		Transport:     transport,
@@ -85,4 +99,34 @@ func quoteBody(body []byte) string {
 		return ""
 	}
 	return fmt.Sprintf(" (body %q)", s)
+}
+
+// probeTLS returns the TLS config the flags ask for, or nil when they ask
+// for nothing but the defaults.
+func probeTLS(caFile, serverName, certFile, keyFile string) (*tls.Config, error) {
+	if caFile == "" && serverName == "" && certFile == "" && keyFile == "" {
+		return nil, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: serverName}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("--ca-file: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--ca-file %s: no PEM certificate in it", caFile)
+		}
+	}
+	switch {
+	case certFile != "" && keyFile != "":
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--cert-file and --key-file: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	case certFile != "" || keyFile != "":
+		return nil, errors.New("--cert-file and --key-file go together: give both, or neither")
+	}
+	return tc, nil
 }

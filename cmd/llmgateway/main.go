@@ -3,12 +3,19 @@
 //
 // Usage:
 //
-//	llmgateway [--config FILE] [--grpc-addr ADDR] [--http-addr ADDR]
+//	llmgateway [serve] [--config FILE] [--grpc-addr ADDR] [--http-addr ADDR] [--log-level LEVEL] [--watch=false]
 //	llmgateway validate --config FILE
+//	llmgateway keys new --name NAME [--id ID]
+//	llmgateway healthcheck [--url URL] [--timeout DURATION] [--ca-file FILE] [--server-name NAME] [--cert-file FILE --key-file FILE]
 //	llmgateway version
 //
 // Without --config it runs on its embedded default config: simulator
 // providers only, no API keys and no network needed.
+//
+// While it serves, SIGHUP reloads the config file, and so does any change
+// to the file or to the TLS certificate files it names (unless
+// --watch=false): a config that does not load or build is refused and the
+// one in effect stays. SIGTERM and SIGINT shut down gracefully.
 package main
 
 import (
@@ -21,6 +28,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/llmgateway/llmgateway/app"
@@ -62,27 +70,41 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	grpcAddr := fs.String("grpc-addr", "", "gRPC listen address (overrides server.grpc_addr; default :9090)")
 	httpAddr := fs.String("http-addr", "", "HTTP listen address (overrides server.http_addr; default :8080)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	watch := fs.Bool("watch", true, "reload when the config file or its TLS files change (SIGHUP always reloads)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (subcommands: serve, validate, version)", fs.Arg(0))
+		return fmt.Errorf("unexpected argument %q (subcommands: serve, validate, keys new, healthcheck, version)", fs.Arg(0))
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
 	}
+	// SIGHUP would end the process until it is caught: catch it first.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	cfg, err := loadConfig(*cfgPath)
+	// load reads the config, at start and at every reload, with the
+	// command line's overrides.
+	load := func() (*config.Config, error) {
+		cfg, err := loadConfig(*cfgPath)
+		if err != nil {
+			return nil, err
+		}
+		if *grpcAddr != "" {
+			cfg.Server.GRPCAddr = *grpcAddr
+		}
+		if *httpAddr != "" {
+			cfg.Server.HTTPAddr = *httpAddr
+		}
+		return cfg, nil
+	}
+	cfg, err := load()
 	if err != nil {
 		return err
-	}
-	if *grpcAddr != "" {
-		cfg.Server.GRPCAddr = *grpcAddr
-	}
-	if *httpAddr != "" {
-		cfg.Server.HTTPAddr = *httpAddr
 	}
 	if *cfgPath == "" {
 		logger.Info("no --config given: running on the embedded default config (simulator providers only)")
@@ -102,6 +124,32 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+
+	// Reloads run beside the servers until shutdown begins, and end
+	// before serve returns.
+	rctx, stopReloads := context.WithCancel(ctx)
+	var reloads sync.WaitGroup
+	defer func() {
+		stopReloads()
+		reloads.Wait()
+	}()
+	reloads.Go(func() {
+		for {
+			select {
+			case <-rctx.Done():
+				return
+			case <-hup:
+				_ = gw.ReloadFrom("SIGHUP", load) // logged and counted by the gateway
+			}
+		}
+	})
+	if *watch && *cfgPath != "" {
+		reloads.Go(func() {
+			if err := gw.WatchConfig(rctx, *cfgPath, load, app.DefaultDebounce); err != nil {
+				logger.Error("the config file is not watched: reload it with SIGHUP", "error", err)
+			}
+		})
+	}
 	return gw.Serve(ctx, grpcLis, httpLis)
 }
 
