@@ -38,4 +38,11 @@
 // Breakers, latency windows, cool-downs, affinity and health results live
 // in a State keyed by deployment (Key), which a router built from a
 // reloaded config inherits with WithState.
+//
+// # Observing
+//
+// An Observer (WithObserver) hears of every attempt as it starts, with its
+// cause (first, failover, retry, hedge), and as it ends, with its outcome
+// and usage, and of every breaker change: metrics and traces hang off it
+// without routing knowing them.
 package routing

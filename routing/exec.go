@@ -57,6 +57,7 @@ type flight struct {
 	cancel context.CancelFunc
 	tk     ticket
 	done   bool
+	octx   context.Context // the context the observers gave the attempt
 }
 
 type outcome[T any] struct {
@@ -112,8 +113,9 @@ func run[T any](x *exec, call func(context.Context, *flight) (T, error), release
 			a.Reason = "hedge after " + delay.Round(time.Millisecond).String() + " without a first token; " + c.Reason
 		}
 		x.route.Attempts = append(x.route.Attempts, a)
-		fctx, cancel := context.WithCancel(x.ctx)
-		f := &flight{c: c, att: len(x.route.Attempts) - 1, start: now, cancel: cancel, tk: tk}
+		octx := x.r.attemptStarted(x.ctx, AttemptStart{Key: c.st.key, Cause: x.cause(isHedge), Stream: x.stream})
+		fctx, cancel := context.WithCancel(octx)
+		f := &flight{c: c, att: len(x.route.Attempts) - 1, start: now, cancel: cancel, tk: tk, octx: octx}
 		flights = append(flights, f)
 		x.attempts++
 		x.triedInRound++
@@ -468,6 +470,7 @@ func (x *exec) fail(f *flight, err error) error {
 	a := &x.route.Attempts[f.att]
 	a.Latency = now.Sub(f.start)
 	err = x.r.recordFailure(x.ctx, a, err)
+	x.r.attemptFinished(f.octx, a, nil)
 	x.last = err
 	st := f.c.st
 	callerDone := x.ctx.Err() != nil
@@ -511,6 +514,7 @@ func (x *exec) abandoned(f *flight, o Outcome, winner *flight) {
 	a.Latency = now.Sub(f.start)
 	a.Error = "cancelled"
 	if o != OutcomeHedgeLost {
+		x.r.attemptFinished(f.octx, a, nil)
 		return
 	}
 	a.Error = "lost the hedge race"
@@ -522,6 +526,7 @@ func (x *exec) abandoned(f *flight, o Outcome, winner *flight) {
 	if winner != nil && a.Latency > x.route.Attempts[winner.att].Latency {
 		x.window(f.c.st).add(now, a.Latency, x.r.opts.latencyWindow)
 	}
+	x.r.attemptFinished(f.octx, a, nil)
 }
 
 func (x *exec) noRoute() error {
@@ -567,6 +572,9 @@ func (r *Router) coolDown(k Key, now time.Time, retryAfter time.Duration) {
 func (r *Router) logTransition(k Key, tr transition) {
 	if !tr.changed() {
 		return
+	}
+	for _, o := range r.opts.observers {
+		o.BreakerChanged(k, tr.from, tr.to)
 	}
 	switch tr.to {
 	case BreakerOpen:

@@ -172,6 +172,7 @@ type options struct {
 	maxSessions   int
 	maxCooldown   time.Duration
 	outTokens     int64
+	observers     []Observer
 }
 
 var defaultOptions = options{

@@ -367,6 +367,7 @@ func (r *Router) Chat(ctx context.Context, model string, req *llm.Request) (*Res
 		return nil, err
 	}
 	f.cancel()
+	x.r.attemptFinished(f.octx, &x.route.Attempts[f.att], &resp.Usage)
 	cost := f.c.Model.Pricing.Cost(resp.Usage)
 	return &Result{Response: resp, Model: f.c.Model, Deployment: *f.c.Deployment,
 		Cost: cost + x.hedgeCost, HedgeCost: x.hedgeCost, Route: x.route}, nil
@@ -393,6 +394,7 @@ func (r *Router) ChatStream(ctx context.Context, model string, req *llm.Request)
 	s.judge.Store(true)
 	s.hedgeCost = x.hedgeCost
 	s.cancelFlight = f.cancel
+	s.octx = f.octx
 	return s, nil
 }
 

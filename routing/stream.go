@@ -39,6 +39,14 @@ type Stream struct {
 	err        error
 	done       bool
 	closeOnce  sync.Once
+
+	// octx is the answering attempt's context from the observers, set
+	// once the stream is handed to the caller; observed reports that they
+	// were told the attempt is over. obsMu orders end against a Close
+	// from another goroutine.
+	octx     context.Context
+	obsMu    sync.Mutex
+	observed bool
 }
 
 // Recv returns the next chunk, io.EOF after the last, or the error that
@@ -85,6 +93,7 @@ func (s *Stream) Recv() (llm.Chunk, error) {
 func (s *Stream) end(err error) {
 	s.done = true
 	now := s.r.opts.now()
+	s.obsMu.Lock()
 	last := &s.route.Attempts[s.att]
 	last.Latency = now.Sub(s.start)
 	v := verdictSuccess
@@ -106,8 +115,20 @@ func (s *Stream) end(err error) {
 		s.r.opts.logger.Warn("upstream stream failed after first token",
 			"provider", s.dep.Provider, "model", s.model.Name, "error", err)
 	}
+	s.observedLocked(last, s.usage)
+	s.obsMu.Unlock()
 	s.judged(now, v)
 	s.Close()
+}
+
+// observedLocked tells the observers, once, that the answering attempt is
+// over. s.obsMu is held.
+func (s *Stream) observedLocked(a *Attempt, u *llm.Usage) {
+	if s.octx == nil || s.observed {
+		return
+	}
+	s.observed = true
+	s.r.attemptFinished(s.octx, a, u)
 }
 
 // judged records the stream's verdict in its deployment's breaker, once.
@@ -123,7 +144,17 @@ func (s *Stream) judged(now time.Time, v verdict) {
 // was answering.
 func (s *Stream) Close() error {
 	s.closeOnce.Do(func() {
-		s.judged(s.r.opts.now(), verdictSuccess)
+		now := s.r.opts.now()
+		s.obsMu.Lock()
+		if s.octx != nil && !s.observed {
+			// Closed before its end: the attempt lasted until now. The
+			// usage, if any, is Recv's to read.
+			a := s.route.Attempts[s.att]
+			a.Latency = now.Sub(s.start)
+			s.observedLocked(&a, nil)
+		}
+		s.obsMu.Unlock()
+		s.judged(now, verdictSuccess)
 		s.up.Close()
 		s.cancel()
 		if s.cancelFlight != nil {

@@ -58,7 +58,9 @@ func annotate(ctx context.Context) (context.Context, string) {
 func UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		ctx, id := annotate(ctx)
-		_ = grpc.SetHeader(ctx, metadata.Pairs(Header, id))
+		md := metadata.Pairs(Header, id)
+		_ = grpc.SetHeader(ctx, md)
+		_ = grpc.SetTrailer(ctx, md)
 		return handler(ctx, req)
 	}
 }
@@ -67,7 +69,9 @@ func UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 func StreamServerInterceptor() grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		ctx, id := annotate(ss.Context())
-		_ = ss.SetHeader(metadata.Pairs(Header, id))
+		md := metadata.Pairs(Header, id)
+		_ = ss.SetHeader(md)
+		ss.SetTrailer(md)
 		return handler(srv, &wrapped{ServerStream: ss, ctx: ctx})
 	}
 }

@@ -44,6 +44,9 @@ type Outcome struct {
 	// Model is the gateway model that answered, when known (a stream
 	// names it on every event, even before its end).
 	Model string
+	// UpstreamModel is the answering deployment's model name at its
+	// provider, as configured; set with Provider.
+	UpstreamModel string
 	// StreamedTokens estimates the completion tokens streamed before the
 	// stream ended without a final event (cancelled or cut).
 	StreamedTokens int64
@@ -105,7 +108,20 @@ func unaryOutcome(resp any, err error) Outcome {
 	out.Provider = r.GetProvider()
 	out.Model = r.GetModel()
 	out.Attempts = len(r.GetRoute().GetAttempts())
+	out.UpstreamModel = answering(r.GetRoute(), out.Provider)
 	return out
+}
+
+// answering returns the configured upstream model of the attempt on
+// provider that answered: the last one tried there.
+func answering(r *pb.Route, provider string) string {
+	atts := r.GetAttempts()
+	for i := len(atts) - 1; i >= 0; i-- {
+		if a := atts[i]; a.GetProvider() == provider && a.GetOutcome() != "skipped" {
+			return a.GetUpstreamModel()
+		}
+	}
+	return ""
 }
 
 // FromPB converts the contract's usage to the domain's.
@@ -204,6 +220,7 @@ func (s *stream) observe(ev *pb.ChatStreamResponse) {
 		s.out.CostUSD = f.GetCostUsd()
 		s.out.Provider = f.GetProvider()
 		s.out.Attempts = len(f.GetRoute().GetAttempts())
+		s.out.UpstreamModel = answering(f.GetRoute(), s.out.Provider)
 	}
 }
 

@@ -161,3 +161,35 @@ func TestEstimatePromptTokens(t *testing.T) {
 		t.Errorf("EstimateTokens with max_tokens 50 = %d", completion)
 	}
 }
+
+func TestUpstreamModelOfTheAnsweringAttempt(t *testing.T) {
+	route := &pb.Route{Attempts: []*pb.RouteAttempt{
+		{Provider: "a", UpstreamModel: "a-1", Outcome: "error"},
+		{Provider: "b", UpstreamModel: "b-2", Outcome: "skipped"},
+		{Provider: "b", UpstreamModel: "b-1", Outcome: "ok"},
+		{Provider: "c", UpstreamModel: "c-1", Outcome: "hedge_lost"},
+	}}
+	resp := calltest.Response("gpt-4.1", "b", 10, 5, 0.25)
+	resp.Route = route
+	rec := &recorder{}
+	_, err := chatcall.UnaryServerInterceptor(rec.admit)(context.Background(), calltest.Request("gpt-4", "hi", 0), calltest.ChatInfo,
+		func(context.Context, any) (any, error) { return resp, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.outcomes[0].UpstreamModel; got != "b-1" {
+		t.Errorf("unary UpstreamModel = %q, want b-1", got)
+	}
+
+	final := calltest.Final("gpt-4.1", "b", 7, 4, 0.1)
+	final.GetFinal().Route = route
+	rec = &recorder{}
+	ss := &calltest.Stream{Ctx: context.Background(), Req: calltest.Request("gpt-4", "hi", 0)}
+	if err := chatcall.StreamServerInterceptor(rec.admit)(nil, ss, calltest.StreamInfo,
+		calltest.StreamHandler([]*pb.ChatStreamResponse{calltest.Delta("gpt-4.1", "hi"), final}, nil)); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.outcomes[0].UpstreamModel; got != "b-1" {
+		t.Errorf("stream UpstreamModel = %q, want b-1", got)
+	}
+}
