@@ -69,7 +69,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	cfgPath := fs.String("config", "", "config file (default: the embedded default config)")
 	grpcAddr := fs.String("grpc-addr", "", "gRPC listen address (overrides server.grpc_addr; default :9090)")
 	httpAddr := fs.String("http-addr", "", "HTTP listen address (overrides server.http_addr; default :8080)")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	logLevel := fs.String("log-level", "", "log level: debug, info, warn or error (overrides telemetry.logging.level; default info)")
 	watch := fs.Bool("watch", true, "reload when the config file or its TLS files change (SIGHUP always reloads)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -77,15 +77,17 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (subcommands: serve, validate, keys new, healthcheck, version)", fs.Arg(0))
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
+	var level slog.LevelVar
+	if *logLevel != "" {
+		if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+			return fmt.Errorf("--log-level: %w", err)
+		}
 	}
 	// SIGHUP would end the process until it is caught: catch it first.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: &level}))
 
 	// load reads the config, at start and at every reload, with the
 	// command line's overrides.
@@ -105,6 +107,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg, err := load()
 	if err != nil {
 		return err
+	}
+	if *logLevel == "" && cfg.Telemetry.Logging.Level != "" {
+		if err := level.UnmarshalText([]byte(cfg.Telemetry.Logging.Level)); err != nil {
+			return fmt.Errorf("telemetry.logging.level: %w", err)
+		}
 	}
 	if *cfgPath == "" {
 		logger.Info("no --config given: running on the embedded default config (simulator providers only)")
