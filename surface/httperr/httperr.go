@@ -87,3 +87,24 @@ func New(c codes.Code, reason, msg string, md map[string]string) error {
 	}
 	return st.Err()
 }
+
+// internalMessage replaces the text of failures that did not come from the
+// gateway's service, such as the surfaces' own connection to the gRPC
+// listener breaking: that text can describe the gateway's internals.
+const internalMessage = "the gateway could not complete the request; try again"
+
+// Sanitize returns st, or, when st is an Unavailable, Unknown or Internal
+// status that carries no ErrorInfo of the gateway's domain (so the
+// service did not raise it deliberately), the same code with a generic
+// message.
+func Sanitize(st *status.Status) *status.Status {
+	switch st.Code() {
+	case codes.Unavailable, codes.Unknown, codes.Internal:
+	default:
+		return st
+	}
+	if Reason(st) != "" {
+		return st
+	}
+	return status.New(st.Code(), internalMessage)
+}

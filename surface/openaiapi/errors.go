@@ -100,7 +100,7 @@ func (h *Handler) writeError(w http.ResponseWriter, e *apiError) {
 
 // fromStatus converts a gRPC error from the gateway to an apiError.
 func fromStatus(err error) *apiError {
-	st := status.Convert(err)
+	st := httperr.Sanitize(status.Convert(err))
 	code := httperr.Status(st)
 	e := &apiError{status: code, Message: st.Message(), Type: typeForStatus(code)}
 	if e.Message == "" {

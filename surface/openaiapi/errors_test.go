@@ -3,6 +3,7 @@ package openaiapi
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,8 +98,13 @@ func TestErrorMapping(t *testing.T) {
 			if resp.StatusCode != tt.wantStatus {
 				t.Errorf("status for %v = %d, want %d", tt.code, resp.StatusCode, tt.wantStatus)
 			}
+			wantMsg := "boom: " + tt.name
+			if httperr.Sanitize(st) != st {
+				// Not raised by the gateway's service: the text is not shown.
+				wantMsg = "the gateway could not complete the request; try again"
+			}
 			want := map[string]any{"error": map[string]any{
-				"message": "boom: " + tt.name,
+				"message": wantMsg,
 				"type":    tt.wantType,
 				"code":    nullOr(tt.wantCode),
 				"param":   nullOr(tt.wantParam),
@@ -136,8 +142,22 @@ func TestFromStatusHTTPCodesMatchHTTPErr(t *testing.T) {
 }
 
 func TestFromStatusEmptyMessage(t *testing.T) {
-	got := fromStatus(status.Error(codes.Unavailable, ""))
-	if got.Message != http.StatusText(http.StatusServiceUnavailable) {
-		t.Errorf("fromStatus(Unavailable, \"\").Message = %q, want %q", got.Message, http.StatusText(http.StatusServiceUnavailable))
+	got := fromStatus(status.Error(codes.PermissionDenied, ""))
+	if got.Message != http.StatusText(http.StatusForbidden) {
+		t.Errorf("fromStatus(PermissionDenied, \"\").Message = %q, want %q", got.Message, http.StatusText(http.StatusForbidden))
+	}
+}
+
+// A failure the gateway's service did not raise (the hop to the gRPC
+// listener breaking) must not show its text, which names internals.
+func TestFromStatusHidesTransportErrors(t *testing.T) {
+	err := status.Error(codes.Unavailable, "connection error: desc = \"transport: authentication handshake failed: x509: certificate signed by unknown authority\"")
+	got := fromStatus(err)
+	if got.status != http.StatusServiceUnavailable || strings.Contains(got.Message, "x509") || strings.Contains(got.Message, "transport") {
+		t.Errorf("fromStatus(transport error) = %d %q, want 503 without internals", got.status, got.Message)
+	}
+	own := httperr.New(codes.Unavailable, httperr.ReasonNoUpstream, `no upstream available for model "m"`, nil)
+	if got := fromStatus(own); got.Message != `no upstream available for model "m"` {
+		t.Errorf("fromStatus(the service's own Unavailable) = %q, want its message kept", got.Message)
 	}
 }

@@ -249,7 +249,7 @@ func TestSDKErrors(t *testing.T) {
 				if err := srv.Send(deltaEvent("Hel")); err != nil {
 					return err
 				}
-				return status.Error(codes.Internal, "upstream reset the connection")
+				return httperr.New(codes.Internal, httperr.ReasonUpstreamError, "upstream reset the connection", nil)
 			}
 			return status.Error(codes.PermissionDenied, "key k1 may not use model "+req.GetModel())
 		},
@@ -303,7 +303,7 @@ func TestSDKErrors(t *testing.T) {
 		if !errors.As(stream.Err(), &streamErr) {
 			t.Fatalf("stream.Err() = %v, want *ssestream.StreamError", stream.Err())
 		}
-		want := map[string]any{"error": map[string]any{"message": "upstream reset the connection", "type": "api_error", "param": nil, "code": nil}}
+		want := map[string]any{"error": map[string]any{"message": "upstream reset the connection", "type": "api_error", "param": nil, "code": "upstream_error"}}
 		if diff := cmp.Diff(want, decodeJSON(t, string(streamErr.Event.Data))); diff != "" {
 			t.Errorf("error event mismatch (-want +got):\n%s", diff)
 		}

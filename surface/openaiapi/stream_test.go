@@ -164,7 +164,7 @@ func TestChatStreamEvents(t *testing.T) {
 			want: []string{
 				chunkHead + roleDelta + `}`,
 				chunkHead + contentDelta("Hel") + `}`,
-				`data: {"error":{"message":"upstream went away","type":"api_error","param":null,"code":null}}`,
+				`data: {"error":{"message":"upstream went away","type":"api_error","param":null,"code":"upstream_error"}}`,
 			},
 		},
 		{
@@ -186,7 +186,7 @@ func TestChatStreamEvents(t *testing.T) {
 					return err
 				}
 				if f := tt.give[len(tt.give)-1].GetFinal(); f == nil && req.GetMetadata()["eof"] == "" {
-					return status.Error(codes.Unavailable, "upstream went away")
+					return httperr.New(codes.Unavailable, httperr.ReasonUpstreamError, "upstream went away", nil)
 				}
 				return nil
 			}})

@@ -87,6 +87,7 @@ func New(ctx context.Context, conn grpc.ClientConnInterface, opts ...Option) (ht
 			return runtime.MetadataHeaderPrefix + key, true
 		}),
 		runtime.WithErrorHandler(errorHandler),
+		runtime.WithStreamErrorHandler(streamErrorHandler),
 		runtime.WithRoutingErrorHandler(routingErrorHandler),
 	)
 	if err := pb.RegisterLLMGatewayServiceHandlerClient(ctx, mux, pb.NewLLMGatewayServiceClient(conn)); err != nil {
@@ -106,6 +107,10 @@ func New(ctx context.Context, conn grpc.ClientConnInterface, opts ...Option) (ht
 
 type tooLargeKey struct{}
 
+// headerKey carries the response's header map to streamErrorHandler, which
+// grpc-gateway gives only the context.
+type headerKey struct{}
+
 // limitBody answers 413 for bodies over max. A declared Content-Length is
 // checked at once; a chunked body is cut at max, and the decode error that
 // follows is turned into 413 by errorHandler.
@@ -117,7 +122,8 @@ func limitBody(max int64, next http.Handler) http.Handler {
 		}
 		flag := new(atomic.Bool)
 		r.Body = &limitedBody{r: http.MaxBytesReader(w, r.Body, max), hit: flag}
-		r = r.WithContext(context.WithValue(r.Context(), tooLargeKey{}, flag))
+		ctx := context.WithValue(r.Context(), tooLargeKey{}, flag)
+		r = r.WithContext(context.WithValue(ctx, headerKey{}, w.Header()))
 		next.ServeHTTP(w, r)
 	})
 }
@@ -157,21 +163,40 @@ func errorHandler(ctx context.Context, _ *runtime.ServeMux, m runtime.Marshaler,
 	if !ok {
 		st = status.New(codes.Unknown, err.Error())
 	}
+	st = httperr.Sanitize(st)
 	body, merr := m.Marshal(st.Proto())
 	if merr != nil {
 		body = []byte(`{"code":13,"message":"failed to marshal error"}`)
 	}
-	for _, d := range st.Details() {
-		if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay() != nil {
-			secs := math.Ceil(ri.GetRetryDelay().AsDuration().Seconds())
-			w.Header().Set("Retry-After", strconv.Itoa(int(math.Max(secs, 1))))
-		}
-	}
+	setRetryAfter(w.Header(), st)
 	w.Header().Del("Trailer")
 	w.Header().Del("Transfer-Encoding")
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(httperr.Status(st))
 	_, _ = w.Write(body)
+}
+
+// streamErrorHandler is the status of a failed stream: sanitised as in
+// errorHandler, with Retry-After set when the failure comes before the
+// response headers (after them the header is ignored, and the error line
+// carries the RetryInfo).
+func streamErrorHandler(ctx context.Context, err error) *status.Status {
+	st := httperr.Sanitize(status.Convert(err))
+	if h, ok := ctx.Value(headerKey{}).(http.Header); ok {
+		setRetryAfter(h, st)
+	}
+	return st
+}
+
+// setRetryAfter sets Retry-After, in whole seconds rounded up, from st's
+// RetryInfo detail.
+func setRetryAfter(h http.Header, st *status.Status) {
+	for _, d := range st.Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay() != nil {
+			secs := math.Ceil(ri.GetRetryDelay().AsDuration().Seconds())
+			h.Set("Retry-After", strconv.Itoa(int(math.Max(secs, 1))))
+		}
+	}
 }
 
 func routingErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, code int) {
