@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/llmgateway/llmgateway/llm"
+	"github.com/llmgateway/llmgateway/providers/internal/providertest"
 )
 
 // benchRequest is a multi-turn request with a system prompt, tools, a tool
@@ -89,21 +91,15 @@ func BenchmarkDecodeStream(b *testing.B) {
 		b.Fatal(err)
 	}
 	body := benchStreamBody()
+	resp := &http.Response{StatusCode: http.StatusOK, Header: http.Header{}}
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		ctx, cancel := context.WithCancelCause(context.Background())
-		s := c.newStream(ctx, cancel, io.NopCloser(bytes.NewReader(body)), "req_bench")
-		n := 0
-		for {
-			_, err := s.Recv()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
-			n++
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		s := c.newStream(c.call.Open(context.Background(), resp), "req_bench")
+		n, _, err := providertest.Drain(s)
+		if err != nil {
+			b.Fatal(err)
 		}
 		if n != 222 {
 			b.Fatalf("got %d chunks, want 222", n)

@@ -1,18 +1,12 @@
 package anthropic
 
 import (
-	"context"
-	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/llmgateway/llmgateway/llm"
+	"github.com/llmgateway/llmgateway/providers/internal/providertest"
 )
 
 func TestChatResponses(t *testing.T) {
@@ -79,15 +73,7 @@ func TestChatResponses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newServer(t, jsonHandler(nil, 200, tt.give))
-			c := newTestClient(t, Config{BaseURL: srv.URL, APIKey: "k"})
-			got, err := c.Chat(testContext(t), simpleRequest())
-			if err != nil {
-				t.Fatalf("Chat() error = %v", err)
-			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("Chat() mismatch (-want +got):\n%s", diff)
-			}
+			suite().CheckChat(t, tt.give, tt.want)
 		})
 	}
 }
@@ -131,211 +117,126 @@ func TestChatMalformed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newServer(t, jsonHandler(nil, 200, tt.give))
-			c := newTestClient(t, Config{BaseURL: srv.URL})
-			_, err := c.Chat(testContext(t), simpleRequest())
-			ue := wantUpstream(t, err, tt.wantKind, tt.wantKind.Retryable())
-			if !strings.Contains(ue.Error(), tt.wantMsg) {
-				t.Errorf("Chat() error = %v, want it to mention %q", err, tt.wantMsg)
-			}
+			suite().CheckChatError(t, tt.give, tt.wantKind, tt.wantMsg)
 		})
 	}
 }
 
-func TestChatResponseTooLarge(t *testing.T) {
-	srv := newServer(t, jsonHandler(nil, 200, unaryTextBody))
-	c := newTestClient(t, Config{BaseURL: srv.URL}, WithMaxResponseBytes(100))
-	_, err := c.Chat(testContext(t), simpleRequest())
-	ue := wantUpstream(t, err, llm.KindMalformed, true)
-	if !strings.Contains(ue.Message, "exceeds 100 bytes") {
-		t.Errorf("Message = %q, want the bound named", ue.Message)
-	}
-}
-
-// errorCase is an upstream error response and what it must map to.
-type errorCase struct {
-	name           string
-	giveStatus     int
-	giveHeader     map[string]string
-	giveBody       string
-	wantKind       llm.ErrorKind
-	wantRetryable  bool
-	wantRetry      time.Duration // exact unless wantRetryAbout
-	wantRetryAbout bool          // wantRetry is approximate (a date)
-	wantMessage    string        // a fragment of Message
-}
-
-func errorCases() []errorCase {
+// errorCases are the Messages API's error responses and the errors they
+// map to.
+func errorCases() []providertest.ErrorCase {
 	now := time.Now()
 	rfc3339 := func(d time.Duration) string { return now.Add(d).UTC().Format(time.RFC3339) }
-	return []errorCase{
+	return []providertest.ErrorCase{
 		{
-			name: "400 invalid request", giveStatus: 400,
-			giveBody: errorBodyJSON("invalid_request_error", `messages: roles must alternate between "user" and "assistant", but found multiple "user" roles in a row`),
-			wantKind: llm.KindBadRequest, wantMessage: `roles must alternate between "user" and "assistant", but found multiple "user" roles in a row (type=invalid_request_error, request_id=req_011CSHoEeqs5C35K2UUqR7Fy)`,
+			Name: "400 invalid request", GiveStatus: 400,
+			GiveBody: errorBodyJSON("invalid_request_error", `messages: roles must alternate between "user" and "assistant", but found multiple "user" roles in a row`),
+			WantKind: llm.KindBadRequest, WantMessage: `roles must alternate between "user" and "assistant", but found multiple "user" roles in a row (type=invalid_request_error, request_id=req_011CSHoEeqs5C35K2UUqR7Fy)`,
 		},
 		{
-			name: "400 prompt is too long", giveStatus: 400,
-			giveBody: errorBodyJSON("invalid_request_error", "prompt is too long: 208310 tokens > 200000 maximum"),
-			wantKind: llm.KindContextLength, wantMessage: "prompt is too long: 208310 tokens > 200000 maximum",
+			Name: "400 prompt is too long", GiveStatus: 400,
+			GiveBody: errorBodyJSON("invalid_request_error", "prompt is too long: 208310 tokens > 200000 maximum"),
+			WantKind: llm.KindContextLength, WantMessage: "prompt is too long: 208310 tokens > 200000 maximum",
 		},
 		{
-			name: "400 input and max_tokens exceed context limit", giveStatus: 400,
-			giveBody: errorBodyJSON("invalid_request_error", "input length and `max_tokens` exceed context limit: 188240 + 21333 > 200000, decrease input length or `max_tokens` and try again"),
-			wantKind: llm.KindContextLength, wantMessage: "exceed context limit",
+			Name: "400 input and max_tokens exceed context limit", GiveStatus: 400,
+			GiveBody: errorBodyJSON("invalid_request_error", "input length and `max_tokens` exceed context limit: 188240 + 21333 > 200000, decrease input length or `max_tokens` and try again"),
+			WantKind: llm.KindContextLength, WantMessage: "exceed context limit",
 		},
 		{
-			name: "401 bad key", giveStatus: 401,
-			giveBody: errorBodyJSON("authentication_error", "invalid x-api-key"),
-			wantKind: llm.KindAuth, wantMessage: "invalid x-api-key (type=authentication_error",
+			Name: "401 bad key", GiveStatus: 401,
+			GiveBody: errorBodyJSON("authentication_error", "invalid x-api-key"),
+			WantKind: llm.KindAuth, WantMessage: "invalid x-api-key (type=authentication_error",
 		},
 		{
-			name: "402 billing", giveStatus: 402,
-			giveBody: errorBodyJSON("billing_error", "Your credit balance is too low to access the Anthropic API."),
-			wantKind: llm.KindAuth, wantMessage: "credit balance is too low",
+			Name: "402 billing", GiveStatus: 402,
+			GiveBody: errorBodyJSON("billing_error", "Your credit balance is too low to access the Anthropic API."),
+			WantKind: llm.KindAuth, WantMessage: "credit balance is too low",
 		},
 		{
-			name: "403 permission", giveStatus: 403,
-			giveBody: errorBodyJSON("permission_error", "Your API key does not have permission to use the specified resource."),
-			wantKind: llm.KindAuth, wantMessage: "does not have permission",
+			Name: "403 permission", GiveStatus: 403,
+			GiveBody: errorBodyJSON("permission_error", "Your API key does not have permission to use the specified resource."),
+			WantKind: llm.KindAuth, WantMessage: "does not have permission",
 		},
 		{
-			name: "404 model", giveStatus: 404,
-			giveBody: errorBodyJSON("not_found_error", "model: claude-9"),
-			wantKind: llm.KindNotFound, wantMessage: "model: claude-9 (type=not_found_error",
+			Name: "404 model", GiveStatus: 404,
+			GiveBody: errorBodyJSON("not_found_error", "model: claude-9"),
+			WantKind: llm.KindNotFound, WantMessage: "model: claude-9 (type=not_found_error",
 		},
 		{
-			name: "408", giveStatus: 408, giveBody: `{"type":"error","error":{"type":"timeout_error","message":"Request timed out"}}`,
-			wantKind: llm.KindTimeout, wantRetryable: true, wantMessage: "Request timed out",
+			Name: "408", GiveStatus: 408, GiveBody: `{"type":"error","error":{"type":"timeout_error","message":"Request timed out"}}`,
+			WantKind: llm.KindTimeout, WantRetryable: true, WantMessage: "Request timed out",
 		},
 		{
-			name: "413 request too large", giveStatus: 413,
-			giveBody: errorBodyJSON("request_too_large", "Request exceeds the maximum allowed number of bytes."),
-			wantKind: llm.KindContextLength, wantMessage: "maximum allowed number of bytes",
+			Name: "413 request too large", GiveStatus: 413,
+			GiveBody: errorBodyJSON("request_too_large", "Request exceeds the maximum allowed number of bytes."),
+			WantKind: llm.KindContextLength, WantMessage: "maximum allowed number of bytes",
 		},
 		{
-			name: "429 retry-after seconds", giveStatus: 429,
-			giveHeader: map[string]string{"retry-after": "20", "anthropic-ratelimit-requests-remaining": "0", "anthropic-ratelimit-requests-reset": rfc3339(time.Hour)},
-			giveBody:   errorBodyJSON("rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit"),
-			wantKind:   llm.KindRateLimited, wantRetryable: true, wantRetry: 20 * time.Second, wantMessage: "per-minute rate limit",
+			Name: "429 retry-after seconds", GiveStatus: 429,
+			GiveHeader: map[string]string{"retry-after": "20", "anthropic-ratelimit-requests-remaining": "0", "anthropic-ratelimit-requests-reset": rfc3339(time.Hour)},
+			GiveBody:   errorBodyJSON("rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit"),
+			WantKind:   llm.KindRateLimited, WantRetryable: true, WantRetry: 20 * time.Second, WantMessage: "per-minute rate limit",
 		},
 		{
-			name: "429 retry-after HTTP date", giveStatus: 429,
-			giveHeader: map[string]string{"Retry-After": now.Add(2 * time.Minute).UTC().Format(http.TimeFormat)},
-			giveBody:   errorBodyJSON("rate_limit_error", "slow down"),
-			wantKind:   llm.KindRateLimited, wantRetryable: true, wantRetry: 2 * time.Minute, wantRetryAbout: true, wantMessage: "slow down",
+			Name: "429 retry-after HTTP date", GiveStatus: 429,
+			GiveHeader: map[string]string{"Retry-After": now.Add(2 * time.Minute).UTC().Format(http.TimeFormat)},
+			GiveBody:   errorBodyJSON("rate_limit_error", "slow down"),
+			WantKind:   llm.KindRateLimited, WantRetryable: true, WantRetry: 2 * time.Minute, WantRetryAbout: true, WantMessage: "slow down",
 		},
 		{
-			name: "429 ratelimit reset of the exhausted limit", giveStatus: 429,
-			giveHeader: map[string]string{
+			Name: "429 ratelimit reset of the exhausted limit", GiveStatus: 429,
+			GiveHeader: map[string]string{
 				"anthropic-ratelimit-requests-limit": "50", "anthropic-ratelimit-requests-remaining": "49", "anthropic-ratelimit-requests-reset": rfc3339(2 * time.Minute),
 				"anthropic-ratelimit-input-tokens-limit": "30000", "anthropic-ratelimit-input-tokens-remaining": "0", "anthropic-ratelimit-input-tokens-reset": rfc3339(40 * time.Second),
 				"anthropic-ratelimit-output-tokens-remaining": "8000", "anthropic-ratelimit-output-tokens-reset": rfc3339(5 * time.Second),
 			},
-			giveBody: errorBodyJSON("rate_limit_error", "input tokens per minute exceeded"),
-			wantKind: llm.KindRateLimited, wantRetryable: true, wantRetry: 40 * time.Second, wantRetryAbout: true, wantMessage: "input tokens per minute",
+			GiveBody: errorBodyJSON("rate_limit_error", "input tokens per minute exceeded"),
+			WantKind: llm.KindRateLimited, WantRetryable: true, WantRetry: 40 * time.Second, WantRetryAbout: true, WantMessage: "input tokens per minute",
 		},
 		{
-			name: "429 ratelimit reset, no limit shown exhausted", giveStatus: 429,
-			giveHeader: map[string]string{
+			Name: "429 ratelimit reset, no limit shown exhausted", GiveStatus: 429,
+			GiveHeader: map[string]string{
 				"anthropic-ratelimit-requests-reset": rfc3339(30 * time.Second),
 				"anthropic-ratelimit-tokens-reset":   rfc3339(50 * time.Second),
 			},
-			giveBody: errorBodyJSON("rate_limit_error", "slow down"),
-			wantKind: llm.KindRateLimited, wantRetryable: true, wantRetry: 50 * time.Second, wantRetryAbout: true, wantMessage: "slow down",
+			GiveBody: errorBodyJSON("rate_limit_error", "slow down"),
+			WantKind: llm.KindRateLimited, WantRetryable: true, WantRetry: 50 * time.Second, WantRetryAbout: true, WantMessage: "slow down",
 		},
 		{
-			name: "500", giveStatus: 500,
-			giveBody: errorBodyJSON("api_error", "Internal server error"),
-			wantKind: llm.KindServer, wantRetryable: true, wantMessage: "Internal server error (type=api_error",
+			Name: "500", GiveStatus: 500,
+			GiveBody: errorBodyJSON("api_error", "Internal server error"),
+			WantKind: llm.KindServer, WantRetryable: true, WantMessage: "Internal server error (type=api_error",
 		},
 		{
-			name: "502 HTML", giveStatus: 502,
-			giveBody: "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n",
-			wantKind: llm.KindServer, wantRetryable: true, wantMessage: "<title>502 Bad Gateway</title>",
+			Name: "502 HTML", GiveStatus: 502,
+			GiveBody: "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n",
+			WantKind: llm.KindServer, WantRetryable: true, WantMessage: "<title>502 Bad Gateway</title>",
 		},
 		{
-			name: "503", giveStatus: 503, giveHeader: map[string]string{"Retry-After": "3"},
-			giveBody: `upstream connect error or disconnect/reset before headers`,
-			wantKind: llm.KindOverloaded, wantRetryable: true, wantRetry: 3 * time.Second, wantMessage: "upstream connect error",
+			Name: "503", GiveStatus: 503, GiveHeader: map[string]string{"Retry-After": "3"},
+			GiveBody: `upstream connect error or disconnect/reset before headers`,
+			WantKind: llm.KindOverloaded, WantRetryable: true, WantRetry: 3 * time.Second, WantMessage: "upstream connect error",
 		},
 		{
-			name: "504 timeout", giveStatus: 504,
-			giveBody: errorBodyJSON("timeout_error", "Request timed out while processing"),
-			wantKind: llm.KindTimeout, wantRetryable: true, wantMessage: "timed out while processing",
+			Name: "504 timeout", GiveStatus: 504,
+			GiveBody: errorBodyJSON("timeout_error", "Request timed out while processing"),
+			WantKind: llm.KindTimeout, WantRetryable: true, WantMessage: "timed out while processing",
 		},
 		{
-			name: "529 overloaded", giveStatus: 529,
-			giveBody: errorBodyJSON("overloaded_error", "Overloaded"),
-			wantKind: llm.KindOverloaded, wantRetryable: true, wantMessage: "Overloaded (type=overloaded_error",
+			Name: "529 overloaded", GiveStatus: 529,
+			GiveBody: errorBodyJSON("overloaded_error", "Overloaded"),
+			WantKind: llm.KindOverloaded, WantRetryable: true, WantMessage: "Overloaded (type=overloaded_error",
 		},
 		{
-			name: "500 carrying overloaded_error", giveStatus: 500,
-			giveBody: errorBodyJSON("overloaded_error", "Overloaded"),
-			wantKind: llm.KindOverloaded, wantRetryable: true, wantMessage: "Overloaded",
+			Name: "500 carrying overloaded_error", GiveStatus: 500,
+			GiveBody: errorBodyJSON("overloaded_error", "Overloaded"),
+			WantKind: llm.KindOverloaded, WantRetryable: true, WantMessage: "Overloaded",
 		},
 		{
-			name: "empty body keeps the request-id header", giveStatus: 500, giveBody: "",
-			wantKind: llm.KindServer, wantRetryable: true, wantMessage: "request_id=req_test",
+			Name: "empty body keeps the request-id header", GiveStatus: 500, GiveBody: "",
+			WantKind: llm.KindServer, WantRetryable: true, WantMessage: "request_id=req_test",
 		},
-	}
-}
-
-func checkErrorCase(t *testing.T, tt errorCase, err error) {
-	t.Helper()
-	ue := wantUpstream(t, err, tt.wantKind, tt.wantRetryable)
-	if ue.StatusCode != tt.giveStatus {
-		t.Errorf("StatusCode = %d, want %d", ue.StatusCode, tt.giveStatus)
-	}
-	if tt.wantRetryAbout {
-		if ue.RetryAfter < tt.wantRetry-5*time.Second || ue.RetryAfter > tt.wantRetry {
-			t.Errorf("RetryAfter = %v, want about %v", ue.RetryAfter, tt.wantRetry)
-		}
-	} else if ue.RetryAfter != tt.wantRetry {
-		t.Errorf("RetryAfter = %v, want %v", ue.RetryAfter, tt.wantRetry)
-	}
-	if !strings.Contains(ue.Message, tt.wantMessage) {
-		t.Errorf("Message = %q, want it to contain %q", ue.Message, tt.wantMessage)
-	}
-	if tt.wantMessage != "" && strings.Contains(ue.Summary(), tt.wantMessage) {
-		t.Errorf("Summary() = %q carries the upstream message", ue.Summary())
-	}
-}
-
-// errorServer answers every request with the error case's response.
-func errorServer(t *testing.T, tt errorCase) *httptest.Server {
-	return newServer(t, func(w http.ResponseWriter, r *http.Request) {
-		for k, v := range tt.giveHeader {
-			w.Header().Set(k, v)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("request-id", "req_test")
-		w.WriteHeader(tt.giveStatus)
-		io.WriteString(w, tt.giveBody)
-	})
-}
-
-func TestChatErrors(t *testing.T) {
-	for _, tt := range errorCases() {
-		t.Run(tt.name, func(t *testing.T) {
-			c := newTestClient(t, Config{BaseURL: errorServer(t, tt).URL})
-			_, err := c.Chat(testContext(t), simpleRequest())
-			checkErrorCase(t, tt, err)
-		})
-	}
-}
-
-func TestChatStreamErrors(t *testing.T) {
-	for _, tt := range errorCases() {
-		t.Run(tt.name, func(t *testing.T) {
-			c := newTestClient(t, Config{BaseURL: errorServer(t, tt).URL})
-			s, err := c.ChatStream(testContext(t), simpleRequest())
-			if err == nil {
-				s.Close()
-				t.Fatalf("ChatStream() succeeded on HTTP %d, want an error", tt.giveStatus)
-			}
-			checkErrorCase(t, tt, err)
-		})
 	}
 }
 
@@ -381,100 +282,4 @@ func TestRateLimitReset(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestChatTimeout(t *testing.T) {
-	release := make(chan struct{})
-	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	})
-	defer close(release)
-	c := newTestClient(t, Config{BaseURL: srv.URL, Timeout: 50 * time.Millisecond})
-	_, err := c.Chat(testContext(t), simpleRequest())
-	ue := wantUpstream(t, err, llm.KindTimeout, true)
-	if !strings.Contains(ue.Error(), "no response within 50ms") {
-		t.Errorf("Chat() error = %v, want it to name the timeout", err)
-	}
-}
-
-// TestChatTimeoutDuringBody checks that the unary timeout also bounds
-// reading the body.
-func TestChatTimeoutDuringBody(t *testing.T) {
-	release := make(chan struct{})
-	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"id":"msg_1","content":[`)
-		w.(http.Flusher).Flush()
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	})
-	defer close(release)
-	c := newTestClient(t, Config{BaseURL: srv.URL, Timeout: 100 * time.Millisecond})
-	_, err := c.Chat(testContext(t), simpleRequest())
-	wantUpstream(t, err, llm.KindTimeout, true)
-}
-
-func TestChatCallerCancels(t *testing.T) {
-	arrived := make(chan struct{})
-	upstreamDone := make(chan struct{})
-	release := make(chan struct{})
-	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
-		// Reading the body, as a real server does, lets the test server
-		// notice the client going away.
-		io.Copy(io.Discard, r.Body)
-		close(arrived)
-		select {
-		case <-r.Context().Done():
-			close(upstreamDone)
-		case <-release:
-		}
-	})
-	defer close(release)
-	c := newTestClient(t, Config{BaseURL: srv.URL})
-	ctx, cancel := context.WithCancel(testContext(t))
-	go func() {
-		<-arrived
-		cancel()
-	}()
-	_, err := c.Chat(ctx, simpleRequest())
-	wantUpstream(t, err, llm.KindCanceled, false)
-	select {
-	case <-upstreamDone:
-	case <-testContext(t).Done():
-		t.Fatal("the upstream request was not cancelled")
-	}
-}
-
-func TestChatConnectionRefused(t *testing.T) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := lis.Addr().String()
-	lis.Close()
-	c := newTestClient(t, Config{BaseURL: "http://" + addr})
-	_, err = c.Chat(testContext(t), simpleRequest())
-	wantUpstream(t, err, llm.KindConnection, true)
-	s, err := c.ChatStream(testContext(t), simpleRequest())
-	if err == nil {
-		s.Close()
-	}
-	wantUpstream(t, err, llm.KindConnection, true)
-}
-
-func TestChatServerHangsUp(t *testing.T) {
-	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
-		conn, _, err := w.(http.Hijacker).Hijack()
-		if err == nil {
-			conn.Close()
-		}
-	})
-	c := newTestClient(t, Config{BaseURL: srv.URL})
-	_, err := c.Chat(testContext(t), simpleRequest())
-	wantUpstream(t, err, llm.KindConnection, true)
 }

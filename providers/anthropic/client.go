@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"mime"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/llmgateway/llmgateway/llm"
-	"github.com/llmgateway/llmgateway/providers/internal/sse"
 	"github.com/llmgateway/llmgateway/providers/internal/upstream"
 )
 
@@ -63,14 +60,7 @@ type Config struct {
 type Option func(*options)
 
 type options struct {
-	httpClient       *http.Client
-	maxResponseBytes int64
-	maxEventBytes    int
-}
-
-var defaultOptions = options{
-	maxResponseBytes: 32 << 20,
-	maxEventBytes:    sse.DefaultMaxEventSize,
+	limits upstream.Limits
 }
 
 // WithHTTPClient sets the HTTP client. Default: a client over
@@ -78,47 +68,33 @@ var defaultOptions = options{
 // client should have no Timeout, which would cut streams; use
 // Config.Timeout.
 func WithHTTPClient(hc *http.Client) Option {
-	return func(o *options) { o.httpClient = hc }
+	return func(o *options) { o.limits.SetHTTPClient(hc) }
 }
 
 // WithMaxResponseBytes bounds the size of a unary response body. Default
 // 32 MiB. Values below 1 keep the default.
 func WithMaxResponseBytes(n int64) Option {
-	return func(o *options) {
-		if n > 0 {
-			o.maxResponseBytes = n
-		}
-	}
+	return func(o *options) { o.limits.SetMaxResponseBytes(n) }
 }
 
 // WithMaxEventBytes bounds the size of one streamed event. Default
 // sse.DefaultMaxEventSize (1 MiB). Values below 1 keep the default.
 func WithMaxEventBytes(n int) Option {
-	return func(o *options) {
-		if n > 0 {
-			o.maxEventBytes = n
-		}
-	}
+	return func(o *options) { o.limits.SetMaxEventBytes(n) }
 }
 
 // Client calls one Anthropic Messages API. It is safe for concurrent use.
 type Client struct {
 	name      string
 	url       string // BaseURL + /v1/messages
-	opts      options
-	header    http.Header
-	hc        *http.Client
-	timeout   time.Duration
+	call      *upstream.Caller
 	maxTokens int
-
-	callTimeout   error // cause of a Chat attempt's timeout
-	headerTimeout error // cause of a ChatStream attempt's timeout
 }
 
 // New returns a Client for cfg. It fails with an error saying what to fix
 // when cfg is incomplete or invalid.
 func New(cfg Config, opts ...Option) (*Client, error) {
-	o := defaultOptions
+	var o options
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -146,42 +122,21 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	if version == "" {
 		version = DefaultVersion
 	}
-	if strings.TrimSpace(version) != version || !validHeaderValue(version) {
+	if strings.TrimSpace(version) != version || !upstream.ValidHeaderValue(version) {
 		return fail("Version %q has surrounding whitespace or control characters; want a date such as %s", version, DefaultVersion)
 	}
-	c := &Client{name: cfg.Name, url: u, opts: o, hc: o.httpClient, timeout: cfg.Timeout, maxTokens: maxTokens}
-	c.header = make(http.Header)
-	c.header.Set("anthropic-version", version)
-	if cfg.APIKey != "" {
-		if strings.TrimSpace(cfg.APIKey) != cfg.APIKey || !validHeaderValue(cfg.APIKey) {
-			return fail("APIKey has surrounding whitespace or control characters; check how it was loaded (a trailing newline from a file?)")
+	header, err := upstream.NewHeader("x-api-key", "", cfg.APIKey, cfg.Headers, func(k string) error {
+		if http.CanonicalHeaderKey(k) == "Anthropic-Version" {
+			return fmt.Errorf("Headers sets %s; set Version instead", k)
 		}
-		c.header.Set("x-api-key", cfg.APIKey)
+		return nil
+	})
+	if err != nil {
+		return fail("%w", err)
 	}
-	for k, v := range cfg.Headers {
-		if !validHeaderName(k) {
-			return fail("Headers: %q is not a valid HTTP header name", k)
-		}
-		if !validHeaderValue(v) {
-			return fail("Headers: the value of %q contains control characters", k)
-		}
-		switch http.CanonicalHeaderKey(k) {
-		case "X-Api-Key":
-			if cfg.APIKey != "" {
-				return fail("Headers sets %s, which APIKey already sets; set only one of them", k)
-			}
-		case "Anthropic-Version":
-			return fail("Headers sets %s; set Version instead", k)
-		}
-		c.header.Set(k, v)
-	}
-	if c.hc == nil {
-		c.hc = upstream.NewHTTPClient()
-	}
-	if cfg.Timeout > 0 {
-		c.callTimeout = fmt.Errorf("no response within %v: %w", cfg.Timeout, context.DeadlineExceeded)
-		c.headerTimeout = fmt.Errorf("no response headers within %v: %w", cfg.Timeout, context.DeadlineExceeded)
-	}
+	header.Set("anthropic-version", version)
+	c := &Client{name: cfg.Name, url: u, maxTokens: maxTokens}
+	c.call = upstream.NewCaller(upstream.CallerConfig{Provider: cfg.Name, Header: header, Timeout: cfg.Timeout}, o.limits)
 	return c, nil
 }
 
@@ -190,12 +145,9 @@ func messagesURL(base string) (string, error) {
 	if base == "" {
 		base = DefaultBaseURL
 	}
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("BaseURL %q is not an absolute http(s) URL; set it to the API root, such as %s", base, DefaultBaseURL)
-	}
-	if u.Fragment != "" || u.User != nil {
-		return "", fmt.Errorf("BaseURL %q has a fragment or user info; give the API root only, and the key as APIKey", base)
+	u, err := upstream.ParseAPIRoot(base, DefaultBaseURL)
+	if err != nil {
+		return "", err
 	}
 	path := strings.TrimRight(u.Path, "/")
 	switch {
@@ -212,7 +164,7 @@ func messagesURL(base string) (string, error) {
 // CloseIdleConnections closes the idle connections of the client's HTTP
 // transport, for shutdown or after a configuration change.
 func (c *Client) CloseIdleConnections() {
-	c.hc.CloseIdleConnections()
+	c.call.CloseIdleConnections()
 }
 
 // Chat sends req and returns the complete response.
@@ -221,24 +173,9 @@ func (c *Client) Chat(ctx context.Context, req *llm.Request) (*llm.Response, err
 	if err != nil {
 		return nil, c.requestError(err)
 	}
-	if c.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, c.timeout, c.callTimeout)
-		defer cancel()
-	}
-	httpReq, err := c.newRequest(ctx, body, false)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.hc.Do(httpReq)
-	if err != nil {
-		return nil, upstream.FromTransportError(ctx, c.name, err)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, c.errorFromResponse(resp)
-	}
 	var w messagesResponse
-	if err := upstream.ReadJSON(ctx, c.name, resp, c.opts.maxResponseBytes, &w); err != nil {
+	resp, err := c.call.Unary(ctx, c.requestFunc(body, false), c.errorFromResponse, &w)
+	if err != nil {
 		return nil, err
 	}
 	return c.toResponse(&w, resp.StatusCode, resp.Header.Get("request-id"))
@@ -252,51 +189,25 @@ func (c *Client) ChatStream(ctx context.Context, req *llm.Request) (llm.Stream, 
 	if err != nil {
 		return nil, c.requestError(err)
 	}
-	sctx, cancel := context.WithCancelCause(ctx)
-	httpReq, err := c.newRequest(sctx, body, true)
+	o, err := c.call.Stream(ctx, c.requestFunc(body, true), c.errorFromResponse)
 	if err != nil {
-		cancel(nil)
 		return nil, err
 	}
-	var timer *time.Timer
-	if c.timeout > 0 {
-		timer = time.AfterFunc(c.timeout, func() { cancel(c.headerTimeout) })
-	}
-	resp, err := c.hc.Do(httpReq)
-	if timer != nil && !timer.Stop() {
-		// The timeout fired, whether or not Do saw it before returning.
-		if err == nil {
-			resp.Body.Close()
-			err = context.Cause(sctx)
-		}
-	}
-	if err != nil {
-		ue := upstream.FromTransportError(sctx, c.name, err)
-		cancel(nil)
-		return nil, ue
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		ue := c.errorFromResponse(resp)
-		cancel(nil)
-		return nil, ue
-	}
-	requestID := resp.Header.Get("request-id")
-	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "application/json" {
+	requestID := o.Response.Header.Get("request-id")
+	if o.IsJSON() {
 		// A proxy ignored stream:true, or reports an error with 200: read
 		// the unary answer and replay it as a stream.
 		var w messagesResponse
-		err := upstream.ReadJSON(sctx, c.name, resp, c.opts.maxResponseBytes, &w)
-		cancel(nil)
+		if err := o.ReadJSON(&w); err != nil {
+			return nil, err
+		}
+		r, err := c.toResponse(&w, o.Response.StatusCode, requestID)
 		if err != nil {
 			return nil, err
 		}
-		r, err := c.toResponse(&w, resp.StatusCode, requestID)
-		if err != nil {
-			return nil, err
-		}
-		return newReplayStream(r), nil
+		return replay(r), nil
 	}
-	return c.newStream(sctx, cancel, resp.Body, requestID), nil
+	return c.newStream(o, requestID), nil
 }
 
 // requestError reports a request that could not be mapped: an
@@ -309,31 +220,22 @@ func (c *Client) requestError(err error) error {
 	return fmt.Errorf("%s: %w", c.name, err)
 }
 
-// newRequest builds the HTTP request for a Messages body.
-func (c *Client) newRequest(ctx context.Context, body *messagesRequest, stream bool) (*http.Request, error) {
-	req, err := upstream.NewJSONRequest(ctx, c.url, body, c.header)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", c.name, err)
+// requestFunc returns the function that builds the HTTP request of a
+// Messages body for an attempt.
+func (c *Client) requestFunc(body *messagesRequest, stream bool) upstream.RequestFunc {
+	return func(ctx context.Context) (*http.Request, error) {
+		req, err := c.call.NewRequest(ctx, c.url, body, stream)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", c.name, err)
+		}
+		return req, nil
 	}
-	if stream {
-		req.Header.Set("Accept", "text/event-stream")
-	} else {
-		req.Header.Set("Accept", "application/json")
-	}
-	return req, nil
 }
 
 // errorFromResponse maps a non-2xx response, reading Anthropic's error
 // body and rate-limit headers.
-func (c *Client) errorFromResponse(resp *http.Response) *llm.UpstreamError {
-	var obj *wireError
-	ue := upstream.ErrorFromResponse(c.name, resp, func(b []byte) string {
-		obj = parseErrorBody(b)
-		if obj == nil {
-			return ""
-		}
-		return obj.describe()
-	})
+func (c *Client) errorFromResponse(_ context.Context, resp *http.Response) *llm.UpstreamError {
+	ue, obj := upstream.ErrorObjectFromResponse(c.name, resp, parseErrorBody, (*wireError).describe)
 	if id := resp.Header.Get("request-id"); id != "" && (obj == nil || obj.RequestID == "") {
 		ue.Message = withRequestID(ue.Message, id)
 	}
@@ -377,32 +279,4 @@ func rateLimitReset(h http.Header, now time.Time) time.Duration {
 		return exhausted
 	}
 	return latest
-}
-
-// validHeaderName reports whether s is an HTTP token (RFC 9110 5.1).
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// validHeaderValue reports whether s holds no control characters other
-// than horizontal tab.
-func validHeaderValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < ' ' && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/llmgateway/llmgateway/llm"
+	"github.com/llmgateway/llmgateway/providers/internal/providertest"
 )
 
 func TestNewConfigErrors(t *testing.T) {
@@ -35,9 +36,7 @@ func TestNewConfigErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := New(tt.give)
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("New(%+v) = %v, %v; want an error containing %q", tt.give, c, err, tt.wantErr)
-			}
+			providertest.WantNewError(t, tt.give, c, err, tt.wantErr)
 		})
 	}
 }
@@ -75,11 +74,11 @@ func TestNewDefaults(t *testing.T) {
 			if c.url != tt.wantURL || c.maxTokens != tt.wantMaxTokens {
 				t.Errorf("New(%+v): url %q, max tokens %d; want %q, %d", tt.give, c.url, c.maxTokens, tt.wantURL, tt.wantMaxTokens)
 			}
-			if len(c.header) != len(tt.wantHeader) {
-				t.Errorf("New(%+v): headers %v, want %v", tt.give, c.header, tt.wantHeader)
+			if len(c.call.Header()) != len(tt.wantHeader) {
+				t.Errorf("New(%+v): headers %v, want %v", tt.give, c.call.Header(), tt.wantHeader)
 			}
 			for k, v := range tt.wantHeader {
-				if got := c.header.Get(k); got != v[0] {
+				if got := c.call.Header().Get(k); got != v[0] {
 					t.Errorf("New(%+v): header %s = %q, want %q", tt.give, k, got, v[0])
 				}
 			}
@@ -283,38 +282,22 @@ func TestRequestBody(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx := testContext(t)
-			var rc recorder
-			h := jsonHandler(&rc, 200, unaryTextBody)
-			if tt.giveStream {
-				h = sseHandler(&rc, textStream...)
-			}
-			srv := newServer(t, h)
-			cfg := tt.giveConfig
-			cfg.BaseURL = srv.URL
-			c := newTestClient(t, cfg)
-			if tt.giveStream {
-				s, err := c.ChatStream(ctx, tt.give)
-				if err != nil {
-					t.Fatalf("ChatStream() error = %v", err)
-				}
-				if _, err := readStream(t, s); err != nil {
-					t.Fatalf("reading stream: %v", err)
-				}
-			} else if _, err := c.Chat(ctx, tt.give); err != nil {
-				t.Fatalf("Chat() error = %v", err)
-			}
-			jsonEqual(t, rc.last(t).Body, tt.want)
+			got := suite().Exchange(t, func(url string) providertest.Provider {
+				cfg := tt.giveConfig
+				cfg.BaseURL = url
+				return newTestClient(t, cfg)
+			}, tt.give, tt.giveStream)
+			providertest.JSONEqual(t, got.Body, tt.want)
 		})
 	}
 }
 
 func TestRequestDoesNotModifyCaller(t *testing.T) {
-	srv := newServer(t, jsonHandler(nil, 200, unaryTextBody))
+	srv := providertest.NewServer(t, jsonHandler(nil, 200, unaryTextBody))
 	c := newTestClient(t, Config{BaseURL: srv.URL})
 	temp := 1.5
 	req := &llm.Request{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser, Content: "x"}, {Role: llm.RoleAssistant, Content: "y "}}, Temperature: &temp}
-	if _, err := c.Chat(testContext(t), req); err != nil {
+	if _, err := c.Chat(providertest.Context(t), req); err != nil {
 		t.Fatal(err)
 	}
 	if temp != 1.5 || req.Messages[1].Content != "y " {
@@ -349,30 +332,8 @@ func TestRequestValidation(t *testing.T) {
 		{"tool choice required without tools", &llm.Request{Model: "m", Messages: msgs, ToolChoice: &llm.ToolChoice{Mode: llm.ToolChoiceRequired}}, "has no tools"},
 		{"tool choice unknown mode", &llm.Request{Model: "m", Messages: msgs, Tools: []llm.Tool{{Name: "f"}}, ToolChoice: &llm.ToolChoice{Mode: "any"}}, `mode "any" is unknown`},
 	}
-	var rc recorder
-	srv := newServer(t, jsonHandler(&rc, 200, unaryTextBody))
-	c := newTestClient(t, Config{BaseURL: srv.URL})
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ctx := testContext(t)
-			_, err := c.Chat(ctx, tt.give)
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.HasPrefix(err.Error(), "test: ") {
-				t.Errorf("Chat() error = %v, want one starting %q and containing %q", err, "test: ", tt.wantErr)
-			}
-			if _, ok := llm.AsUpstream(err); ok {
-				t.Errorf("Chat() error = %v is an upstream error, want a request error", err)
-			}
-			s, err := c.ChatStream(ctx, tt.give)
-			if err == nil {
-				s.Close()
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("ChatStream() error = %v, want one containing %q", err, tt.wantErr)
-			}
-		})
-	}
-	if n := rc.count(); n != 0 {
-		t.Errorf("the server received %d requests, want none for invalid requests", n)
+		t.Run(tt.name, func(t *testing.T) { suite().Reject(t, tt.give, tt.wantErr) })
 	}
 }
 
@@ -386,8 +347,8 @@ func TestInvalidToolArguments(t *testing.T) {
 		{"a string", `"Paris"`},
 		{"null", `null`},
 	}
-	var rc recorder
-	srv := newServer(t, jsonHandler(&rc, 200, unaryTextBody))
+	var rc providertest.Recorder
+	srv := providertest.NewServer(t, jsonHandler(&rc, 200, unaryTextBody))
 	c := newTestClient(t, Config{BaseURL: srv.URL})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -396,19 +357,15 @@ func TestInvalidToolArguments(t *testing.T) {
 				{Role: llm.RoleAssistant, ToolCalls: []llm.ToolCall{{ID: "toolu_1", Name: "get_weather", Arguments: tt.give}}},
 				{Role: llm.RoleTool, ToolCallID: "toolu_1", Content: "sunny"},
 			}}
-			_, err := c.Chat(testContext(t), req)
-			ue := wantUpstream(t, err, llm.KindBadRequest, false)
+			_, err := c.Chat(providertest.Context(t), req)
+			ue := providertest.WantUpstream(t, err, llm.KindBadRequest, false)
 			if !strings.Contains(ue.Message, "message 1: tool call 0 (get_weather toolu_1): arguments are not a JSON object") {
 				t.Errorf("Message = %q, want it to name the message, the call and the problem", ue.Message)
 			}
-			s, err := c.ChatStream(testContext(t), req)
-			if err == nil {
-				s.Close()
-			}
-			wantUpstream(t, err, llm.KindBadRequest, false)
+			providertest.WantUpstream(t, providertest.ChatStreamError(t, c, req), llm.KindBadRequest, false)
 		})
 	}
-	if n := rc.count(); n != 0 {
+	if n := rc.Count(); n != 0 {
 		t.Errorf("the server received %d requests, want none", n)
 	}
 }
@@ -452,58 +409,22 @@ func TestHeaders(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx := testContext(t)
-			var rc recorder
-			h := jsonHandler(&rc, 200, unaryTextBody)
-			if tt.giveStream {
-				h = sseHandler(&rc, textStream...)
-			}
-			srv := newServer(t, h)
-			tt.give.BaseURL = srv.URL
-			c := newTestClient(t, tt.give)
-			if tt.giveStream {
-				s, err := c.ChatStream(ctx, simpleRequest())
-				if err != nil {
-					t.Fatal(err)
-				}
-				s.Close()
-			} else if _, err := c.Chat(ctx, simpleRequest()); err != nil {
-				t.Fatal(err)
-			}
-			got := rc.last(t).Header
-			for k, want := range tt.wantHeaders {
-				if v := got.Get(k); v != want {
-					t.Errorf("header %s = %q, want %q", k, v, want)
-				}
-			}
+			got := suite().Exchange(t, func(url string) providertest.Provider {
+				tt.give.BaseURL = url
+				return newTestClient(t, tt.give)
+			}, simpleRequest(), tt.giveStream)
+			providertest.CheckHeaders(t, got.Header, tt.wantHeaders)
 		})
 	}
 }
 
 func TestBaseURL(t *testing.T) {
-	tests := []struct {
-		give     string // appended to the server URL
-		wantPath string
-		wantRaw  string
-	}{
-		{give: "", wantPath: "/v1/messages"},
-		{give: "/", wantPath: "/v1/messages"},
-		{give: "/anthropic", wantPath: "/anthropic/v1/messages"},
-		{give: "/anthropic//", wantPath: "/anthropic/v1/messages"},
-		{give: "/anthropic?tenant=a", wantPath: "/anthropic/v1/messages", wantRaw: "tenant=a"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.give, func(t *testing.T) {
-			var rc recorder
-			srv := newServer(t, jsonHandler(&rc, 200, unaryTextBody))
-			c := newTestClient(t, Config{BaseURL: srv.URL + tt.give})
-			if _, err := c.Chat(testContext(t), simpleRequest()); err != nil {
-				t.Fatal(err)
-			}
-			got := rc.last(t)
-			if got.Path != tt.wantPath || got.RawQuery != tt.wantRaw || got.Method != http.MethodPost {
-				t.Errorf("BaseURL %q: request %s %s?%s, want POST %s?%s", tt.give, got.Method, got.Path, got.RawQuery, tt.wantPath, tt.wantRaw)
-			}
-		})
-	}
+	// Each base URL is appended to the fake upstream's.
+	suite().CheckBaseURLs(t, []providertest.BaseURLCase{
+		{Give: "", WantPath: "/v1/messages"},
+		{Give: "/", WantPath: "/v1/messages"},
+		{Give: "/anthropic", WantPath: "/anthropic/v1/messages"},
+		{Give: "/anthropic//", WantPath: "/anthropic/v1/messages"},
+		{Give: "/anthropic?tenant=a", WantPath: "/anthropic/v1/messages", WantRawQuery: "tenant=a"},
+	})
 }

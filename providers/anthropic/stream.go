@@ -2,20 +2,12 @@ package anthropic
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
-	"io"
-	"sync"
-	"sync/atomic"
 
 	"github.com/llmgateway/llmgateway/llm"
 	"github.com/llmgateway/llmgateway/providers/internal/sse"
 	"github.com/llmgateway/llmgateway/providers/internal/upstream"
 )
-
-// errStreamClosed is the cause of a stream's cancellation by Close.
-var errStreamClosed = errors.New("stream closed")
 
 // The event types of a streamed Messages response.
 const (
@@ -75,18 +67,12 @@ type blockState struct {
 // Recv must be called from one goroutine at a time; Close may be called
 // from any goroutine, at any time, more than once.
 type stream struct {
+	upstream.EventStream
+
 	provider  string
 	requestID string
-	ctx       context.Context
-	cancel    context.CancelCauseFunc
-	body      io.ReadCloser
-	events    *sse.Reader
-
-	releaseOnce sync.Once
-	closed      atomic.Bool
 
 	// The fields below belong to Recv.
-	err        error // terminal: io.EOF or the failure
 	model      string
 	stopReason string
 	usage      wireUsage
@@ -95,17 +81,15 @@ type stream struct {
 	wire       streamEvent // decoding target, reused
 }
 
-var _ llm.Stream = (*stream)(nil)
+var (
+	_ llm.Stream       = (*stream)(nil)
+	_ upstream.Decoder = (*stream)(nil)
+)
 
-func (c *Client) newStream(ctx context.Context, cancel context.CancelCauseFunc, body io.ReadCloser, requestID string) *stream {
-	return &stream{
-		provider:  c.name,
-		requestID: requestID,
-		ctx:       ctx,
-		cancel:    cancel,
-		body:      body,
-		events:    sse.NewReader(body, sse.WithMaxEventSize(c.opts.maxEventBytes)),
-	}
+func (c *Client) newStream(o upstream.Opened, requestID string) *stream {
+	s := &stream{provider: c.name, requestID: requestID}
+	o.Start(&s.EventStream)
+	return s
 }
 
 // Recv returns the next chunk, io.EOF after the last, or an
@@ -119,47 +103,22 @@ func (c *Client) newStream(ctx context.Context, cancel context.CancelCauseFunc, 
 // that ends before message_stop fails with KindConnection; an error event
 // fails with the kind its error type names.
 func (s *stream) Recv() (llm.Chunk, error) {
-	if s.err != nil {
-		return llm.Chunk{}, s.err
-	}
-	if s.closed.Load() {
-		return s.fail(&llm.UpstreamError{Provider: s.provider, Kind: llm.KindCanceled, Err: errStreamClosed})
-	}
-	for {
-		ev, err := s.events.Next()
-		if err != nil {
-			return s.endOnReadError(err)
-		}
-		data := bytes.TrimSpace(ev.Data)
-		if len(data) == 0 {
-			continue
-		}
-		c, ok, err := s.decode(ev.Name, data)
-		if err != nil {
-			return s.fail(err)
-		}
-		if ok {
-			return c, nil
-		}
-	}
+	return s.NextChunk(s)
 }
 
-// decode handles one event; ok is false when it carries nothing to return.
-func (s *stream) decode(name string, data []byte) (c llm.Chunk, ok bool, err error) {
+// Decode handles one event; ok is false when it carries nothing to return.
+func (s *stream) Decode(ev sse.Event) (c llm.Chunk, ok bool, err error) {
+	name, data := ev.Name, bytes.TrimSpace(ev.Data)
+	if len(data) == 0 {
+		return c, false, nil
+	}
 	w := &s.wire
 	*w = streamEvent{}
 	if err := json.Unmarshal(data, w); err != nil {
 		if name == evError {
 			return c, false, upstreamErrorFromObject(s.provider, &wireError{Message: string(data), RequestID: s.requestID}, 200)
 		}
-		return c, false, &llm.UpstreamError{
-			Provider:   s.provider,
-			Kind:       llm.KindMalformed,
-			StatusCode: 200,
-			Retryable:  llm.KindMalformed.Retryable(),
-			Message:    withRequestID("decoding "+eventName(name)+" event", s.requestID),
-			Err:        err,
-		}
+		return c, false, upstream.Malformed(s.provider, 200, withRequestID("decoding "+eventName(name)+" event", s.requestID), err)
 	}
 	typ := w.Type
 	if typ == "" {
@@ -265,8 +224,7 @@ func (s *stream) pendingArgs(dst []llm.ToolCallDelta, b *blockState) []llm.ToolC
 // finish ends the stream at message_stop: it returns the chunk with the
 // finish reason and the usage, and io.EOF from then on.
 func (s *stream) finish() llm.Chunk {
-	s.err = io.EOF
-	s.release(nil)
+	s.Finish()
 	var calls []llm.ToolCallDelta
 	for i := range s.blocks {
 		calls = s.pendingArgs(calls, &s.blocks[i])
@@ -279,82 +237,20 @@ func (s *stream) finish() llm.Chunk {
 	return llm.Chunk{ToolCalls: calls, FinishReason: fr, Usage: &u, Model: s.model}
 }
 
-// endOnReadError handles the end of the event stream before message_stop.
-func (s *stream) endOnReadError(err error) (llm.Chunk, error) {
-	if s.closed.Load() {
-		return s.fail(&llm.UpstreamError{Provider: s.provider, Kind: llm.KindCanceled, Err: errStreamClosed})
-	}
-	switch {
-	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-		return s.fail(&llm.UpstreamError{
-			Provider:  s.provider,
-			Kind:      llm.KindConnection,
-			Retryable: true,
-			Message:   withRequestID("stream ended before message_stop", s.requestID),
-			Err:       err,
-		})
-	case errors.Is(err, sse.ErrTooLarge):
-		return s.fail(&llm.UpstreamError{
-			Provider:   s.provider,
-			Kind:       llm.KindMalformed,
-			StatusCode: 200,
-			Retryable:  llm.KindMalformed.Retryable(),
-			Message:    withRequestID("", s.requestID),
-			Err:        err,
-		})
-	}
-	return s.fail(upstream.FromTransportError(s.ctx, s.provider, err))
+// EndOfEvents handles the end of the event stream before message_stop.
+func (s *stream) EndOfEvents(err error) (llm.Chunk, error) {
+	return llm.Chunk{}, s.Fail(s.ReadError(err, withRequestID("stream ended before message_stop", s.requestID), withRequestID("", s.requestID)))
 }
 
-// fail ends the stream with err.
-func (s *stream) fail(err error) (llm.Chunk, error) {
-	s.err = err
-	s.release(nil)
-	return llm.Chunk{}, err
-}
-
-// release cancels the upstream request and closes the body, once.
-func (s *stream) release(cause error) {
-	s.releaseOnce.Do(func() {
-		s.cancel(cause)
-		s.body.Close()
-	})
-}
-
-// Close cancels the upstream request and releases the connection. A Recv
-// blocked in another goroutine returns a KindCanceled error.
-func (s *stream) Close() error {
-	s.closed.Store(true)
-	s.release(errStreamClosed)
-	return nil
-}
-
-// replayStream replays a unary response, for proxies that answer a
-// streamed request with a JSON body.
-type replayStream struct {
-	chunks []llm.Chunk
-	next   int
-}
-
-func newReplayStream(r *llm.Response) *replayStream {
-	c := llm.Chunk{Content: r.Message.Content, Model: r.Model}
-	for i, tc := range r.Message.ToolCalls {
-		c.ToolCalls = append(c.ToolCalls, llm.ToolCallDelta{Index: i, ID: tc.ID, Name: tc.Name, Arguments: tc.Arguments})
-	}
+// replay replays a unary response, for proxies that answer a streamed
+// request with a JSON body: a chunk with the content, if there is any,
+// then one with the finish reason and the usage.
+func replay(r *llm.Response) llm.Stream {
+	c := llm.Chunk{Content: r.Message.Content, Model: r.Model, ToolCalls: upstream.ToolCallDeltas(r.Message.ToolCalls)}
 	u := r.Usage
 	end := llm.Chunk{FinishReason: r.FinishReason, Usage: &u, Model: r.Model}
 	if !c.HasContent() {
-		return &replayStream{chunks: []llm.Chunk{end}}
+		return upstream.Replay(end)
 	}
-	return &replayStream{chunks: []llm.Chunk{c, end}}
+	return upstream.Replay(c, end)
 }
-
-func (s *replayStream) Recv() (llm.Chunk, error) {
-	if s.next >= len(s.chunks) {
-		return llm.Chunk{}, io.EOF
-	}
-	s.next++
-	return s.chunks[s.next-1], nil
-}
-
-func (s *replayStream) Close() error { return nil }

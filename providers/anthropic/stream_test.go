@@ -1,34 +1,19 @@
 package anthropic
 
 import (
-	"context"
-	"errors"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/llmgateway/llmgateway/llm"
+	"github.com/llmgateway/llmgateway/providers/internal/providertest"
 )
 
-// streamOf starts a server answering textStream-like events and returns
-// the opened stream.
-func streamOf(t *testing.T, events []string, opts ...Option) llm.Stream {
-	t.Helper()
-	srv := newServer(t, sseHandler(nil, events...))
-	c := newTestClient(t, Config{BaseURL: srv.URL}, opts...)
-	s, err := c.ChatStream(testContext(t), simpleRequest())
-	if err != nil {
-		t.Fatalf("ChatStream() error = %v", err)
-	}
-	return s
-}
-
 func TestStreamTextChunks(t *testing.T) {
-	chunks, err := readStream(t, streamOf(t, textStream))
+	chunks, err := providertest.ReadStream(t, suite().StreamEvents(t, textStream...))
 	if err != nil {
 		t.Fatalf("reading stream: %v", err)
 	}
@@ -44,7 +29,7 @@ func TestStreamTextChunks(t *testing.T) {
 }
 
 func TestStreamToolCallChunks(t *testing.T) {
-	chunks, err := readStream(t, streamOf(t, toolStream(20)))
+	chunks, err := providertest.ReadStream(t, suite().StreamEvents(t, toolStream(20)...))
 	if err != nil {
 		t.Fatalf("reading stream: %v", err)
 	}
@@ -81,53 +66,14 @@ func TestStreamMatchesUnary(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			unarySrv := newServer(t, jsonHandler(nil, 200, tt.giveUnary))
-			unary, err := newTestClient(t, Config{BaseURL: unarySrv.URL}).Chat(testContext(t), simpleRequest())
-			if err != nil {
-				t.Fatalf("Chat() error = %v", err)
-			}
-			if diff := cmp.Diff(tt.want, unary); diff != "" {
-				t.Errorf("Chat() mismatch (-want +got):\n%s", diff)
-			}
-
-			chunks, err := readStream(t, streamOf(t, tt.giveStream))
-			if err != nil {
-				t.Fatalf("reading stream: %v", err)
-			}
-			usages, finishAt, usageAt := 0, -1, -1
-			var a llm.Assembler
-			for i := range chunks {
-				if chunks[i].FinishReason != "" && finishAt < 0 {
-					finishAt = i
-				}
-				if chunks[i].Usage != nil {
-					usages++
-					usageAt = i
-				}
-				a.Add(&chunks[i])
-			}
-			if usages != 1 || usageAt < finishAt || finishAt < 0 {
-				t.Errorf("stream reported usage %d times (last at chunk %d) and finished at chunk %d; want usage once, on or after the finish", usages, usageAt, finishAt)
-			}
-			streamed := a.Response()
-			unary.ID = "" // a stream has no response id
-			if diff := cmp.Diff(unary, streamed); diff != "" {
-				t.Errorf("collected stream differs from the unary response (-unary +stream):\n%s", diff)
-			}
+			suite().CheckChat(t, tt.giveUnary, tt.want)
+			suite().CheckStreamMatchesUnary(t, tt.giveUnary, tt.giveStream)
 		})
 	}
 }
 
 func TestStreamCollect(t *testing.T) {
-	got, err := llm.Collect(streamOf(t, toolStream(3)))
-	if err != nil {
-		t.Fatalf("Collect() error = %v", err)
-	}
-	want := *unaryToolWant
-	want.ID = ""
-	if diff := cmp.Diff(&want, got); diff != "" {
-		t.Errorf("Collect() mismatch (-want +got):\n%s", diff)
-	}
+	providertest.CheckCollected(t, suite().StreamEvents(t, toolStream(3)...), unaryToolWant)
 }
 
 // TestStreamBlocks covers content the gateway does not return (thinking,
@@ -162,7 +108,7 @@ func TestStreamBlocks(t *testing.T) {
 		event("message_delta", `{"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":120}}`),
 		event("message_stop", `{"type":"message_stop"}`),
 	}
-	chunks, err := readStream(t, streamOf(t, events))
+	chunks, err := providertest.ReadStream(t, suite().StreamEvents(t, events...))
 	if err != nil {
 		t.Fatalf("reading stream: %v", err)
 	}
@@ -191,7 +137,7 @@ func TestStreamMissingBlockStop(t *testing.T) {
 		event("message_delta", `{"type":"message_delta","delta":{},"usage":{"output_tokens":9}}`),
 		event("message_stop", `{"type":"message_stop"}`),
 	}
-	got, err := llm.Collect(streamOf(t, events))
+	got, err := llm.Collect(suite().StreamEvents(t, events...))
 	if err != nil {
 		t.Fatalf("Collect() error = %v", err)
 	}
@@ -230,11 +176,11 @@ func TestStreamErrorEvent(t *testing.T) {
 		t.Run(tt.giveType+" "+tt.giveMessage, func(t *testing.T) {
 			events := append(append([]string(nil), textStream[:4]...),
 				event("error", errorBodyJSON(tt.giveType, tt.giveMessage)))
-			chunks, err := readStream(t, streamOf(t, events))
+			chunks, err := providertest.ReadStream(t, suite().StreamEvents(t, events...))
 			if len(chunks) != 1 || chunks[0].Content != "Hi! My" {
 				t.Errorf("chunks before the error = %+v, want the text delta", chunks)
 			}
-			ue := wantUpstream(t, err, tt.wantKind, tt.wantRetryable)
+			ue := providertest.WantUpstream(t, err, tt.wantKind, tt.wantRetryable)
 			if !strings.Contains(ue.Message, tt.giveMessage) || !strings.Contains(ue.Message, "type="+tt.giveType) || !strings.Contains(ue.Message, "request_id=req_011CSHoEeqs5C35K2UUqR7Fy") {
 				t.Errorf("Message = %q, want the upstream's message, type and request id", ue.Message)
 			}
@@ -258,8 +204,8 @@ func TestStreamErrorEventVariants(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := readStream(t, streamOf(t, []string{textStream[0], tt.give}))
-			ue := wantUpstream(t, err, tt.wantKind, tt.wantKind.Retryable())
+			_, err := providertest.ReadStream(t, suite().StreamEvents(t, textStream[0], tt.give))
+			ue := providertest.WantUpstream(t, err, tt.wantKind, tt.wantKind.Retryable())
 			if !strings.Contains(ue.Message, tt.wantMsg) {
 				t.Errorf("Message = %q, want it to contain %q", ue.Message, tt.wantMsg)
 			}
@@ -279,8 +225,8 @@ func TestStreamCut(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := readStream(t, streamOf(t, tt.give))
-			ue := wantUpstream(t, err, llm.KindConnection, true)
+			_, err := providertest.ReadStream(t, suite().StreamEvents(t, tt.give...))
+			ue := providertest.WantUpstream(t, err, llm.KindConnection, true)
 			if !strings.Contains(ue.Message, "before message_stop") || !strings.Contains(ue.Message, "request_id=req_test") {
 				t.Errorf("Message = %q, want it to say the stream ended early, with the request id", ue.Message)
 			}
@@ -289,7 +235,7 @@ func TestStreamCut(t *testing.T) {
 }
 
 func TestStreamConnectionDropped(t *testing.T) {
-	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+	srv := providertest.NewServer(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.WriteHeader(http.StatusOK)
 		for _, e := range textStream[:4] {
@@ -302,12 +248,12 @@ func TestStreamConnectionDropped(t *testing.T) {
 		}
 	})
 	c := newTestClient(t, Config{BaseURL: srv.URL})
-	s, err := c.ChatStream(testContext(t), simpleRequest())
+	s, err := c.ChatStream(providertest.Context(t), simpleRequest())
 	if err != nil {
 		t.Fatalf("ChatStream() error = %v", err)
 	}
-	chunks, err := readStream(t, s)
-	wantUpstream(t, err, llm.KindConnection, true)
+	chunks, err := providertest.ReadStream(t, s)
+	providertest.WantUpstream(t, err, llm.KindConnection, true)
 	if len(chunks) != 1 {
 		t.Errorf("got %d chunks before the cut, want 1", len(chunks))
 	}
@@ -315,211 +261,24 @@ func TestStreamConnectionDropped(t *testing.T) {
 
 func TestStreamMalformed(t *testing.T) {
 	tests := []struct {
-		name     string
-		give     []string
-		giveOpts []Option
-		wantMsg  string
+		name         string
+		give         []string
+		giveMaxEvent int
+		wantMsg      string
 	}{
-		{"data not JSON", []string{textStream[0], event("content_block_delta", `{"type":"content_block_delta",`)}, nil, "decoding content_block_delta event"},
-		{"wrong field type", []string{textStream[0], event("content_block_delta", `{"type":"content_block_delta","index":"zero"}`)}, nil, "decoding content_block_delta event"},
-		{"event too large", textStream, []Option{WithMaxEventBytes(64)}, "longer than 64 bytes"},
+		{"data not JSON", []string{textStream[0], event("content_block_delta", `{"type":"content_block_delta",`)}, 0, "decoding content_block_delta event"},
+		{"wrong field type", []string{textStream[0], event("content_block_delta", `{"type":"content_block_delta","index":"zero"}`)}, 0, "decoding content_block_delta event"},
+		{"event too large", textStream, 64, "longer than 64 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := readStream(t, streamOf(t, tt.give, tt.giveOpts...))
-			ue := wantUpstream(t, err, llm.KindMalformed, true)
+			_, err := providertest.ReadStream(t, suite().Stream(t, providertest.Settings{MaxEventBytes: tt.giveMaxEvent}, sseHandler(nil, tt.give...)))
+			ue := providertest.WantUpstream(t, err, llm.KindMalformed, true)
 			if !strings.Contains(ue.Error(), tt.wantMsg) {
 				t.Errorf("error = %v, want it to contain %q", ue, tt.wantMsg)
 			}
 		})
 	}
-}
-
-func TestStreamAfterEnd(t *testing.T) {
-	s := streamOf(t, textStream)
-	if _, err := readStream(t, s); err != nil {
-		t.Fatal(err)
-	}
-	for range 2 {
-		if c, err := s.Recv(); err != io.EOF {
-			t.Errorf("Recv() after the end = %+v, %v; want io.EOF", c, err)
-		}
-	}
-}
-
-// TestStreamJSONReplay covers a proxy that answers a streamed request with
-// a unary body.
-func TestStreamJSONReplay(t *testing.T) {
-	srv := newServer(t, jsonHandler(nil, 200, unaryToolBody))
-	c := newTestClient(t, Config{BaseURL: srv.URL})
-	s, err := c.ChatStream(testContext(t), simpleRequest())
-	if err != nil {
-		t.Fatalf("ChatStream() error = %v", err)
-	}
-	got, err := llm.Collect(s)
-	if err != nil {
-		t.Fatalf("Collect() error = %v", err)
-	}
-	want := *unaryToolWant
-	want.ID = ""
-	if diff := cmp.Diff(&want, got); diff != "" {
-		t.Errorf("Collect() mismatch (-want +got):\n%s", diff)
-	}
-
-	srv = newServer(t, jsonHandler(nil, 200, errorBodyJSON("overloaded_error", "Overloaded")))
-	c = newTestClient(t, Config{BaseURL: srv.URL})
-	s, err = c.ChatStream(testContext(t), simpleRequest())
-	if err == nil {
-		s.Close()
-	}
-	wantUpstream(t, err, llm.KindOverloaded, true)
-}
-
-func TestStreamTimeoutFirstByte(t *testing.T) {
-	release := make(chan struct{})
-	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	})
-	defer close(release)
-	c := newTestClient(t, Config{BaseURL: srv.URL, Timeout: 50 * time.Millisecond})
-	s, err := c.ChatStream(testContext(t), simpleRequest())
-	if err == nil {
-		s.Close()
-	}
-	ue := wantUpstream(t, err, llm.KindTimeout, true)
-	if !strings.Contains(ue.Error(), "no response headers within 50ms") {
-		t.Errorf("ChatStream() error = %v, want it to name the timeout", err)
-	}
-}
-
-// TestStreamTimeoutBoundsOnlyHeaders checks that a stream may run longer
-// than Timeout once the headers arrived.
-func TestStreamTimeoutBoundsOnlyHeaders(t *testing.T) {
-	const timeout = time.Second
-	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		w.WriteHeader(http.StatusOK)
-		w.(http.Flusher).Flush()
-		select {
-		case <-time.After(timeout + timeout/2):
-		case <-r.Context().Done():
-			return
-		}
-		for _, e := range textStream {
-			io.WriteString(w, e)
-		}
-	})
-	c := newTestClient(t, Config{BaseURL: srv.URL, Timeout: timeout})
-	s, err := c.ChatStream(testContext(t), simpleRequest())
-	if err != nil {
-		t.Fatalf("ChatStream() error = %v", err)
-	}
-	if _, err := llm.Collect(s); err != nil {
-		t.Errorf("Collect() error = %v, want the stream to outlive Timeout", err)
-	}
-}
-
-// blockingStreamServer sends the first events of textStream, then holds
-// the stream open until the client goes away, which it reports on done.
-func blockingStreamServer(t *testing.T) (srv string, done <-chan struct{}) {
-	upstreamDone := make(chan struct{})
-	release := make(chan struct{})
-	t.Cleanup(func() { close(release) })
-	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "text/event-stream")
-		w.WriteHeader(http.StatusOK)
-		for _, e := range textStream[:4] {
-			io.WriteString(w, e)
-		}
-		w.(http.Flusher).Flush()
-		select {
-		case <-r.Context().Done():
-			close(upstreamDone)
-		case <-release:
-		}
-	})
-	return s.URL, upstreamDone
-}
-
-func waitUpstreamDone(t *testing.T, done <-chan struct{}) {
-	t.Helper()
-	select {
-	case <-done:
-	case <-testContext(t).Done():
-		t.Fatal("the upstream request was not cancelled")
-	}
-}
-
-func TestStreamCallerCancelsMidStream(t *testing.T) {
-	url, done := blockingStreamServer(t)
-	c := newTestClient(t, Config{BaseURL: url})
-	ctx, cancel := context.WithCancel(testContext(t))
-	defer cancel()
-	s, err := c.ChatStream(ctx, simpleRequest())
-	if err != nil {
-		t.Fatalf("ChatStream() error = %v", err)
-	}
-	defer s.Close()
-	if ch, err := s.Recv(); err != nil || ch.Content != "Hi! My" {
-		t.Fatalf("Recv() = %+v, %v; want the first text delta", ch, err)
-	}
-	cancel()
-	_, err = s.Recv()
-	wantUpstream(t, err, llm.KindCanceled, false)
-	waitUpstreamDone(t, done)
-	if _, err2 := s.Recv(); err2 != err {
-		t.Errorf("Recv() after failure = %v, want the same error %v", err2, err)
-	}
-}
-
-func TestStreamCloseWhileReceiving(t *testing.T) {
-	url, done := blockingStreamServer(t)
-	c := newTestClient(t, Config{BaseURL: url})
-	s, err := c.ChatStream(testContext(t), simpleRequest())
-	if err != nil {
-		t.Fatalf("ChatStream() error = %v", err)
-	}
-	if _, err := s.Recv(); err != nil {
-		t.Fatalf("Recv() error = %v", err)
-	}
-	errc := make(chan error, 1)
-	go func() {
-		_, err := s.Recv() // blocks: the server sends nothing more
-		errc <- err
-	}()
-	closed := make(chan struct{})
-	for range 2 {
-		go func() {
-			s.Close()
-			closed <- struct{}{}
-		}()
-	}
-	<-closed
-	<-closed
-	select {
-	case err := <-errc:
-		wantUpstream(t, err, llm.KindCanceled, false)
-		if !errors.Is(err, errStreamClosed) {
-			t.Errorf("Recv() error = %v, want it to wrap %v", err, errStreamClosed)
-		}
-	case <-testContext(t).Done():
-		t.Fatal("Recv() did not return after Close()")
-	}
-	waitUpstreamDone(t, done)
-	if err := s.Close(); err != nil {
-		t.Errorf("Close() again = %v, want nil", err)
-	}
-}
-
-func TestStreamRecvAfterClose(t *testing.T) {
-	s := streamOf(t, textStream)
-	s.Close()
-	_, err := s.Recv()
-	wantUpstream(t, err, llm.KindCanceled, false)
 }
 
 // TestStreamUsage checks that message_delta's cumulative usage replaces
@@ -549,11 +308,11 @@ func TestStreamUsage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := llm.Collect(streamOf(t, []string{
+			got, err := llm.Collect(suite().StreamEvents(t, []string{
 				start,
 				event("message_delta", `{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":`+tt.giveDelta+`}`),
 				event("message_stop", `{"type":"message_stop"}`),
-			}))
+			}...))
 			if err != nil {
 				t.Fatalf("Collect() error = %v", err)
 			}

@@ -107,17 +107,8 @@ const maxTemperature = 1.0
 // Arguments that are not a JSON object give an *llm.UpstreamError of kind
 // KindBadRequest; other invalid requests give a plain error.
 func (c *Client) buildRequest(req *llm.Request, stream bool) (*messagesRequest, error) {
-	if req == nil {
-		return nil, errors.New("request is nil")
-	}
-	if req.Model == "" {
-		return nil, errors.New("request has no model")
-	}
-	if len(req.Messages) == 0 {
-		return nil, errors.New("request has no messages")
-	}
-	if req.MaxTokens < 0 {
-		return nil, fmt.Errorf("request MaxTokens is %d, want 0 (the default) or more", req.MaxTokens)
+	if err := upstream.CheckRequest(req); err != nil {
+		return nil, err
 	}
 	out := &messagesRequest{
 		Model:     req.Model,
@@ -462,13 +453,7 @@ func (c *Client) toResponse(w *messagesResponse, status int, requestID string) (
 		return nil, upstreamErrorFromObject(c.name, e, status)
 	}
 	if w.Type != "message" && (w.Type != "" || w.Role != "assistant") {
-		return nil, &llm.UpstreamError{
-			Provider:   c.name,
-			Kind:       llm.KindMalformed,
-			StatusCode: status,
-			Retryable:  llm.KindMalformed.Retryable(),
-			Message:    withRequestID(fmt.Sprintf("response is not a message (type %q, role %q)", w.Type, w.Role), requestID),
-		}
+		return nil, upstream.Malformed(c.name, status, withRequestID(fmt.Sprintf("response is not a message (type %q, role %q)", w.Type, w.Role), requestID), nil)
 	}
 	msg := llm.Message{Role: llm.RoleAssistant}
 	var text strings.Builder
@@ -515,18 +500,7 @@ type wireError struct {
 
 // describe formats the error for logs.
 func (e *wireError) describe() string {
-	msg := e.Message
-	var attrs []string
-	if e.Type != "" {
-		attrs = append(attrs, "type="+e.Type)
-	}
-	if e.RequestID != "" {
-		attrs = append(attrs, "request_id="+e.RequestID)
-	}
-	if len(attrs) > 0 {
-		msg += " (" + strings.Join(attrs, ", ") + ")"
-	}
-	return strings.TrimSpace(msg)
+	return upstream.Describe(e.Message, "type", e.Type, "request_id", e.RequestID)
 }
 
 // withRequestID appends the upstream's request id to a log message.
@@ -642,12 +616,5 @@ func errorKind(e *wireError) llm.ErrorKind {
 // upstreamErrorFromObject builds the error for an error object that came
 // with HTTP 200.
 func upstreamErrorFromObject(provider string, e *wireError, status int) *llm.UpstreamError {
-	kind := errorKind(e)
-	return &llm.UpstreamError{
-		Provider:   provider,
-		Kind:       kind,
-		StatusCode: status,
-		Retryable:  kind.Retryable(),
-		Message:    e.describe(),
-	}
+	return upstream.KindError(provider, errorKind(e), status, e.describe())
 }

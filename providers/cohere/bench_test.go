@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
+	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/llmgateway/llmgateway/llm"
+	"github.com/llmgateway/llmgateway/providers/internal/providertest"
 )
 
 // benchRequest is a mid-sized conversation with tools.
@@ -70,22 +71,16 @@ func BenchmarkDecodeStream(b *testing.B) {
 		b.Fatal(err)
 	}
 	br := bytes.NewReader(stream)
+	resp := &http.Response{StatusCode: http.StatusOK, Header: http.Header{}}
 	b.SetBytes(int64(len(stream)))
 	b.ReportAllocs()
 	for b.Loop() {
 		br.Reset(stream)
-		ctx, cancel := context.WithCancelCause(context.Background())
-		s := c.newStream(ctx, cancel, nil, nopCloser{br})
-		n := 0
-		for {
-			_, err := s.Recv()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
-			n++
+		resp.Body = nopCloser{br}
+		s := c.newStream(c.call.Open(context.Background(), resp))
+		n, _, err := providertest.Drain(s)
+		if err != nil {
+			b.Fatal(err)
 		}
 		if n < 500 {
 			b.Fatalf("read %d chunks, want at least 500", n)

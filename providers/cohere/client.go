@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"mime"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/llmgateway/llmgateway/llm"
-	"github.com/llmgateway/llmgateway/providers/internal/sse"
 	"github.com/llmgateway/llmgateway/providers/internal/upstream"
 )
 
@@ -46,14 +43,7 @@ type Config struct {
 type Option func(*options)
 
 type options struct {
-	httpClient       *http.Client
-	maxResponseBytes int64
-	maxEventBytes    int
-}
-
-var defaultOptions = options{
-	maxResponseBytes: 32 << 20,
-	maxEventBytes:    sse.DefaultMaxEventSize,
+	limits upstream.Limits
 }
 
 // WithHTTPClient sets the HTTP client. Default: a client over
@@ -61,46 +51,32 @@ var defaultOptions = options{
 // client should have no Timeout, which would cut streams; use
 // Config.Timeout.
 func WithHTTPClient(hc *http.Client) Option {
-	return func(o *options) { o.httpClient = hc }
+	return func(o *options) { o.limits.SetHTTPClient(hc) }
 }
 
 // WithMaxResponseBytes bounds the size of a unary response body. Default
 // 32 MiB. Values below 1 keep the default.
 func WithMaxResponseBytes(n int64) Option {
-	return func(o *options) {
-		if n > 0 {
-			o.maxResponseBytes = n
-		}
-	}
+	return func(o *options) { o.limits.SetMaxResponseBytes(n) }
 }
 
 // WithMaxEventBytes bounds the size of one streamed event. Default
 // sse.DefaultMaxEventSize (1 MiB). Values below 1 keep the default.
 func WithMaxEventBytes(n int) Option {
-	return func(o *options) {
-		if n > 0 {
-			o.maxEventBytes = n
-		}
-	}
+	return func(o *options) { o.limits.SetMaxEventBytes(n) }
 }
 
 // Client calls the Cohere Chat API. It is safe for concurrent use.
 type Client struct {
-	name    string
-	url     string // BaseURL + /v2/chat
-	opts    options
-	header  http.Header
-	hc      *http.Client
-	timeout time.Duration
-
-	callTimeout  error // cause of a Chat attempt's timeout
-	startTimeout error // cause of a ChatStream attempt's timeout
+	name string
+	url  string // BaseURL + /v2/chat
+	call *upstream.Caller
 }
 
 // New returns a Client for cfg. It fails with an error saying what to fix
 // when cfg is incomplete or invalid.
 func New(cfg Config, opts ...Option) (*Client, error) {
-	o := defaultOptions
+	var o options
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -117,32 +93,12 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	if cfg.Timeout < 0 {
 		return fail("Timeout is %v; want 0 (no timeout) or more", cfg.Timeout)
 	}
-	c := &Client{name: cfg.Name, url: u, opts: o, hc: o.httpClient, timeout: cfg.Timeout, header: make(http.Header)}
-	if cfg.APIKey != "" {
-		if strings.TrimSpace(cfg.APIKey) != cfg.APIKey || !validHeaderValue(cfg.APIKey) {
-			return fail("APIKey has surrounding whitespace or control characters; check how it was loaded (a trailing newline from a file?)")
-		}
-		c.header.Set("Authorization", "Bearer "+cfg.APIKey)
+	header, err := upstream.NewHeader("Authorization", "Bearer ", cfg.APIKey, cfg.Headers, nil)
+	if err != nil {
+		return fail("%w", err)
 	}
-	for k, v := range cfg.Headers {
-		if !validHeaderName(k) {
-			return fail("Headers: %q is not a valid HTTP header name", k)
-		}
-		if !validHeaderValue(v) {
-			return fail("Headers: the value of %q contains control characters", k)
-		}
-		if cfg.APIKey != "" && http.CanonicalHeaderKey(k) == "Authorization" {
-			return fail("Headers sets %s, which APIKey already sets; set only one of them", k)
-		}
-		c.header.Set(k, v)
-	}
-	if c.hc == nil {
-		c.hc = upstream.NewHTTPClient()
-	}
-	if cfg.Timeout > 0 {
-		c.callTimeout = fmt.Errorf("no response within %v: %w", cfg.Timeout, context.DeadlineExceeded)
-		c.startTimeout = fmt.Errorf("no response headers and first event within %v: %w", cfg.Timeout, context.DeadlineExceeded)
-	}
+	c := &Client{name: cfg.Name, url: u}
+	c.call = upstream.NewCaller(upstream.CallerConfig{Provider: cfg.Name, Header: header, Timeout: cfg.Timeout, TimeoutFirstEvent: true}, o.limits)
 	return c, nil
 }
 
@@ -151,12 +107,9 @@ func chatURL(base string) (string, error) {
 	if base == "" {
 		base = DefaultBaseURL
 	}
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("BaseURL %q is not an absolute http(s) URL; set it to the API root, such as %s", base, DefaultBaseURL)
-	}
-	if u.Fragment != "" || u.User != nil {
-		return "", fmt.Errorf("BaseURL %q has a fragment or user info; give the API root only, and the key as APIKey", base)
+	u, err := upstream.ParseAPIRoot(base, DefaultBaseURL)
+	if err != nil {
+		return "", err
 	}
 	path := strings.TrimRight(u.Path, "/")
 	if strings.HasSuffix(path, "/v2") || strings.HasSuffix(path, chatPath) {
@@ -170,7 +123,7 @@ func chatURL(base string) (string, error) {
 // CloseIdleConnections closes the idle connections of the client's HTTP
 // transport, for shutdown or after a configuration change.
 func (c *Client) CloseIdleConnections() {
-	c.hc.CloseIdleConnections()
+	c.call.CloseIdleConnections()
 }
 
 // Chat sends req and returns the complete response.
@@ -179,24 +132,9 @@ func (c *Client) Chat(ctx context.Context, req *llm.Request) (*llm.Response, err
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", c.name, err)
 	}
-	if c.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, c.timeout, c.callTimeout)
-		defer cancel()
-	}
-	httpReq, err := c.newRequest(ctx, body, false)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.hc.Do(httpReq)
-	if err != nil {
-		return nil, upstream.FromTransportError(ctx, c.name, err)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, c.errorFromResponse(ctx, resp)
-	}
 	var w chatResponse
-	if err := upstream.ReadJSON(ctx, c.name, resp, c.opts.maxResponseBytes, &w); err != nil {
+	resp, err := c.call.Unary(ctx, c.requestFunc(body, false), c.errorFromResponse, &w)
+	if err != nil {
 		return nil, err
 	}
 	return toResponse(c.name, &w, resp.StatusCode)
@@ -211,66 +149,36 @@ func (c *Client) ChatStream(ctx context.Context, req *llm.Request) (llm.Stream, 
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", c.name, err)
 	}
-	sctx, cancel := context.WithCancelCause(ctx)
-	httpReq, err := c.newRequest(sctx, body, true)
+	o, err := c.call.Stream(ctx, c.requestFunc(body, true), c.errorFromResponse)
 	if err != nil {
-		cancel(nil)
 		return nil, err
 	}
-	var timer *time.Timer
-	if c.timeout > 0 {
-		timer = time.AfterFunc(c.timeout, func() { cancel(c.startTimeout) })
-	}
-	resp, err := c.hc.Do(httpReq)
-	if err != nil {
-		if timer != nil {
-			timer.Stop()
-		}
-		ue := upstream.FromTransportError(sctx, c.name, err)
-		cancel(nil)
-		return nil, ue
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		if timer != nil {
-			timer.Stop()
-		}
-		ue := c.errorFromResponse(sctx, resp)
-		cancel(nil)
-		return nil, ue
-	}
-	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "application/json" {
+	if o.IsJSON() {
 		// The server ignored stream:true: read the unary answer (still
 		// under the attempt's timeout) and replay it as a stream.
 		var w chatResponse
-		err := upstream.ReadJSON(sctx, c.name, resp, c.opts.maxResponseBytes, &w)
-		if timer != nil {
-			timer.Stop()
+		if err := o.ReadJSON(&w); err != nil {
+			return nil, err
 		}
-		cancel(nil)
+		r, err := toResponse(c.name, &w, o.Response.StatusCode)
 		if err != nil {
 			return nil, err
 		}
-		r, err := toResponse(c.name, &w, resp.StatusCode)
-		if err != nil {
-			return nil, err
-		}
-		return newReplayStream(r), nil
+		return replay(r), nil
 	}
-	return c.newStream(sctx, cancel, timer, resp.Body), nil
+	return c.newStream(o), nil
 }
 
-// newRequest builds the HTTP request for a chat body.
-func (c *Client) newRequest(ctx context.Context, body *chatRequest, stream bool) (*http.Request, error) {
-	req, err := upstream.NewJSONRequest(ctx, c.url, body, c.header)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", c.name, err)
+// requestFunc returns the function that builds the HTTP request of a chat
+// body for an attempt.
+func (c *Client) requestFunc(body *chatRequest, stream bool) upstream.RequestFunc {
+	return func(ctx context.Context) (*http.Request, error) {
+		req, err := c.call.NewRequest(ctx, c.url, body, stream)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", c.name, err)
+		}
+		return req, nil
 	}
-	if stream {
-		req.Header.Set("Accept", "text/event-stream")
-	} else {
-		req.Header.Set("Accept", "application/json")
-	}
-	return req, nil
 }
 
 // errorFromResponse maps a non-2xx response, reading Cohere's error body and
@@ -315,32 +223,4 @@ func mentionsContextWindow(msg string) bool {
 	msg = strings.ToLower(msg)
 	return strings.Contains(msg, "context length") || strings.Contains(msg, "context window") ||
 		strings.Contains(msg, "context size") || strings.Contains(msg, "context limit")
-}
-
-// validHeaderName reports whether s is an HTTP token (RFC 9110 5.1).
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// validHeaderValue reports whether s holds no control characters other
-// than horizontal tab.
-func validHeaderValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < ' ' && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }

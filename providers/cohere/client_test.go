@@ -3,12 +3,11 @@ package cohere
 import (
 	"encoding/json"
 	"math"
-	"net/http"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/llmgateway/llmgateway/llm"
+	"github.com/llmgateway/llmgateway/providers/internal/providertest"
 )
 
 func TestNewConfigErrors(t *testing.T) {
@@ -33,9 +32,7 @@ func TestNewConfigErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := New(tt.give)
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("New(%+v) = %v, %v; want an error containing %q", tt.give, c, err, tt.wantErr)
-			}
+			providertest.WantNewError(t, tt.give, c, err, tt.wantErr)
 		})
 	}
 }
@@ -51,30 +48,13 @@ func TestNewDefaultBaseURL(t *testing.T) {
 }
 
 func TestBaseURL(t *testing.T) {
-	tests := []struct {
-		give     string // appended to the server URL
-		wantPath string
-		wantRaw  string
-	}{
-		{give: "", wantPath: "/v2/chat"},
-		{give: "/", wantPath: "/v2/chat"},
-		{give: "/proxy/cohere//", wantPath: "/proxy/cohere/v2/chat"},
-		{give: "/proxy?tenant=a", wantPath: "/proxy/v2/chat", wantRaw: "tenant=a"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.give, func(t *testing.T) {
-			var rc recorder
-			srv := newServer(t, jsonHandler(&rc, 200, unaryTextBody))
-			c := newTestClient(t, Config{BaseURL: srv.URL + tt.give})
-			if _, err := c.Chat(testContext(t), simpleRequest()); err != nil {
-				t.Fatal(err)
-			}
-			got := rc.last(t)
-			if got.Path != tt.wantPath || got.RawQuery != tt.wantRaw || got.Method != http.MethodPost {
-				t.Errorf("BaseURL %q: request %s %s?%s, want POST %s?%s", tt.give, got.Method, got.Path, got.RawQuery, tt.wantPath, tt.wantRaw)
-			}
-		})
-	}
+	// Each base URL is appended to the fake upstream's.
+	suite().CheckBaseURLs(t, []providertest.BaseURLCase{
+		{Give: "", WantPath: "/v2/chat"},
+		{Give: "/", WantPath: "/v2/chat"},
+		{Give: "/proxy/cohere//", WantPath: "/proxy/cohere/v2/chat"},
+		{Give: "/proxy?tenant=a", WantPath: "/proxy/v2/chat", WantRawQuery: "tenant=a"},
+	})
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -235,26 +215,10 @@ func TestRequestBody(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx := testContext(t)
-			var rc recorder
-			h := jsonHandler(&rc, 200, unaryTextBody)
-			if tt.giveStream {
-				h = sseHandler(&rc, textStream...)
-			}
-			srv := newServer(t, h)
-			c := newTestClient(t, Config{BaseURL: srv.URL})
-			if tt.giveStream {
-				s, err := c.ChatStream(ctx, tt.give)
-				if err != nil {
-					t.Fatalf("ChatStream() error = %v", err)
-				}
-				if _, err := readStream(t, s); err != nil {
-					t.Fatalf("reading stream: %v", err)
-				}
-			} else if _, err := c.Chat(ctx, tt.give); err != nil {
-				t.Fatalf("Chat() error = %v", err)
-			}
-			jsonEqual(t, rc.last(t).Body, tt.want)
+			got := suite().Exchange(t, func(url string) providertest.Provider {
+				return newTestClient(t, Config{BaseURL: url})
+			}, tt.give, tt.giveStream)
+			providertest.JSONEqual(t, got.Body, tt.want)
 		})
 	}
 }
@@ -288,30 +252,8 @@ func TestRequestValidation(t *testing.T) {
 		{"tool choice function not among tools", &llm.Request{Model: "m", Messages: msgs, Tools: tools, ToolChoice: &llm.ToolChoice{Mode: llm.ToolChoiceFunction, Name: "g"}}, `names "g", which is not among the request's tools`},
 		{"tool choice unknown mode", &llm.Request{Model: "m", Messages: msgs, ToolChoice: &llm.ToolChoice{Mode: "any"}}, `mode "any" is unknown`},
 	}
-	var rc recorder
-	srv := newServer(t, jsonHandler(&rc, 200, unaryTextBody))
-	c := newTestClient(t, Config{BaseURL: srv.URL})
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ctx := testContext(t)
-			_, err := c.Chat(ctx, tt.give)
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.HasPrefix(err.Error(), "test: ") {
-				t.Errorf("Chat() error = %v, want one starting %q and containing %q", err, "test: ", tt.wantErr)
-			}
-			if _, ok := llm.AsUpstream(err); ok {
-				t.Errorf("Chat() error = %v is an upstream error, want a request error", err)
-			}
-			s, err := c.ChatStream(ctx, tt.give)
-			if err == nil {
-				s.Close()
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("ChatStream() error = %v, want one containing %q", err, tt.wantErr)
-			}
-		})
-	}
-	if n := rc.count(); n != 0 {
-		t.Errorf("the server received %d requests, want none for invalid requests", n)
+		t.Run(tt.name, func(t *testing.T) { suite().Reject(t, tt.give, tt.wantErr) })
 	}
 }
 
@@ -370,30 +312,11 @@ func TestHeaders(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx := testContext(t)
-			var rc recorder
-			h := jsonHandler(&rc, 200, unaryTextBody)
-			if tt.giveStream {
-				h = sseHandler(&rc, textStream...)
-			}
-			srv := newServer(t, h)
-			tt.give.BaseURL = srv.URL
-			c := newTestClient(t, tt.give)
-			if tt.giveStream {
-				s, err := c.ChatStream(ctx, simpleRequest())
-				if err != nil {
-					t.Fatal(err)
-				}
-				s.Close()
-			} else if _, err := c.Chat(ctx, simpleRequest()); err != nil {
-				t.Fatal(err)
-			}
-			got := rc.last(t).Header
-			for k, want := range tt.wantHeaders {
-				if v := got.Get(k); v != want {
-					t.Errorf("header %s = %q, want %q", k, v, want)
-				}
-			}
+			got := suite().Exchange(t, func(url string) providertest.Provider {
+				tt.give.BaseURL = url
+				return newTestClient(t, tt.give)
+			}, simpleRequest(), tt.giveStream)
+			providertest.CheckHeaders(t, got.Header, tt.wantHeaders)
 		})
 	}
 }

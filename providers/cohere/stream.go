@@ -2,30 +2,16 @@ package cohere
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
-	"io"
-	"strings"
-	"sync"
-	"sync/atomic"
-	"time"
-	"unicode/utf8"
 
 	"github.com/llmgateway/llmgateway/llm"
 	"github.com/llmgateway/llmgateway/providers/internal/sse"
 	"github.com/llmgateway/llmgateway/providers/internal/upstream"
 )
 
-// errStreamClosed is the cause of a stream's cancellation by Close.
-var errStreamClosed = errors.New("stream closed")
-
 // doneMarker is an OpenAI-style end marker that proxies in front of Cohere
 // sometimes add after message-end; it carries nothing.
 var doneMarker = []byte("[DONE]")
-
-// maxErrorText bounds the text kept from a non-JSON error event.
-const maxErrorText = 512
 
 // The event types of a v2 chat stream.
 const (
@@ -146,19 +132,11 @@ func (s *looseString) UnmarshalJSON(b []byte) error {
 // Recv must be called from one goroutine at a time; Close may be called
 // from any goroutine, at any time, more than once.
 type stream struct {
-	provider string
-	ctx      context.Context
-	cancel   context.CancelCauseFunc
-	timer    *time.Timer // bounds the wait for the first event; nil without a timeout
-	body     io.ReadCloser
-	events   *sse.Reader
+	upstream.EventStream
 
-	releaseOnce sync.Once
-	closed      atomic.Bool
+	provider string
 
 	// The fields below belong to Recv.
-	err      error // terminal: io.EOF or the failure
-	started  bool  // an event was received
 	tools    []toolSlot
 	curTool  int   // ordinal of the tool call last started; -1 before any
 	thinking []int // indices of content blocks holding reasoning, not text
@@ -172,18 +150,15 @@ type toolSlot struct {
 	id       string
 }
 
-var _ llm.Stream = (*stream)(nil)
+var (
+	_ llm.Stream       = (*stream)(nil)
+	_ upstream.Decoder = (*stream)(nil)
+)
 
-func (c *Client) newStream(ctx context.Context, cancel context.CancelCauseFunc, timer *time.Timer, body io.ReadCloser) *stream {
-	return &stream{
-		provider: c.name,
-		ctx:      ctx,
-		cancel:   cancel,
-		timer:    timer,
-		body:     body,
-		events:   sse.NewReader(body, sse.WithMaxEventSize(c.opts.maxEventBytes)),
-		curTool:  -1,
-	}
+func (c *Client) newStream(o upstream.Opened) *stream {
+	s := &stream{provider: c.name, curTool: -1}
+	o.Start(&s.EventStream)
+	return s
 }
 
 // Recv returns the next chunk, io.EOF after the last, or an
@@ -196,40 +171,21 @@ func (c *Client) newStream(ctx context.Context, cancel context.CancelCauseFunc, 
 // which the stream ends. A body that ends before message-end is a
 // KindConnection error.
 func (s *stream) Recv() (llm.Chunk, error) {
-	if s.err != nil {
-		return llm.Chunk{}, s.err
+	return s.NextChunk(s)
+}
+
+// Decode maps one event; ok is false when it carries nothing to return.
+// message-end ends the stream.
+func (s *stream) Decode(ev sse.Event) (llm.Chunk, bool, error) {
+	data := bytes.TrimSpace(ev.Data)
+	if len(data) == 0 || bytes.Equal(data, doneMarker) {
+		return llm.Chunk{}, false, nil
 	}
-	if s.closed.Load() {
-		return s.fail(&llm.UpstreamError{Provider: s.provider, Kind: llm.KindCanceled, Err: errStreamClosed})
+	c, ok, end, err := s.decode(ev.Name, data)
+	if end {
+		s.Finish()
 	}
-	for {
-		ev, err := s.events.Next()
-		if err != nil {
-			return s.endOnReadError(err)
-		}
-		if !s.started {
-			s.started = true
-			if s.timer != nil {
-				s.timer.Stop()
-			}
-		}
-		data := bytes.TrimSpace(ev.Data)
-		if len(data) == 0 || bytes.Equal(data, doneMarker) {
-			continue
-		}
-		c, ok, end, err := s.decode(ev.Name, data)
-		if err != nil {
-			return s.fail(err)
-		}
-		if end {
-			s.err = io.EOF
-			s.release(nil)
-			return c, nil
-		}
-		if ok {
-			return c, nil
-		}
-	}
+	return c, ok, err
 }
 
 // decode maps one event. ok is false when the event carries nothing to
@@ -239,7 +195,7 @@ func (s *stream) decode(name string, data []byte) (c llm.Chunk, ok, end bool, er
 	if !knownEvent(name) {
 		var p typeProbe
 		if err := json.Unmarshal(data, &p); err != nil {
-			return c, false, false, malformed(s.provider, 200, "decoding stream event", err)
+			return c, false, false, upstream.Malformed(s.provider, 200, "decoding stream event", err)
 		}
 		typ = string(p.Type)
 		if typ == "" {
@@ -251,7 +207,7 @@ func (s *stream) decode(name string, data []byte) (c llm.Chunk, ok, end bool, er
 		}
 	}
 	bad := func(err error) (llm.Chunk, bool, bool, error) {
-		return llm.Chunk{}, false, false, malformed(s.provider, 200, "decoding stream event", err)
+		return llm.Chunk{}, false, false, upstream.Malformed(s.provider, 200, "decoding stream event", err)
 	}
 	switch typ {
 	case eventContentStart, eventContentDelta:
@@ -294,7 +250,7 @@ func (s *stream) decode(name string, data []byte) (c llm.Chunk, ok, end bool, er
 				ord = s.toolFor(w.Index)
 			}
 			if ord < 0 {
-				return llm.Chunk{}, false, false, malformed(s.provider, 200, "tool-call-delta before any tool-call-start", nil)
+				return llm.Chunk{}, false, false, upstream.Malformed(s.provider, 200, "tool-call-delta before any tool-call-start", nil)
 			}
 			c.ToolCalls = append(c.ToolCalls, llm.ToolCallDelta{Index: ord, Arguments: f.Function.Arguments})
 		}
@@ -318,12 +274,12 @@ func (s *stream) decode(name string, data []byte) (c llm.Chunk, ok, end bool, er
 	case eventError:
 		var w errorEvent
 		if err := json.Unmarshal(data, &w); err != nil {
-			return c, false, false, errorWithoutStatus(s.provider, errorText(data))
+			return c, false, false, errorWithoutStatus(s.provider, upstream.Snippet(data))
 		}
 		e := errorBody{ID: string(w.ID), Message: string(w.Message)}
 		msg := e.describe()
 		if msg == "" {
-			msg = errorText(data)
+			msg = upstream.Snippet(data)
 		}
 		return c, false, false, errorWithoutStatus(s.provider, msg)
 	default:
@@ -396,92 +352,23 @@ func (s *stream) toolFor(raw int) int {
 	return s.curTool
 }
 
-// endOnReadError handles the end of the event stream before message-end.
-func (s *stream) endOnReadError(err error) (llm.Chunk, error) {
-	if s.closed.Load() {
-		return s.fail(&llm.UpstreamError{Provider: s.provider, Kind: llm.KindCanceled, Err: errStreamClosed})
+// EndOfEvents handles the end of the event stream before message-end.
+func (s *stream) EndOfEvents(err error) (llm.Chunk, error) {
+	if ctx := s.Context(); ctx.Err() != nil && !s.Closed() {
+		return llm.Chunk{}, s.Fail(upstream.FromTransportError(ctx, s.provider, err))
 	}
-	switch {
-	case s.ctx.Err() != nil:
-		return s.fail(upstream.FromTransportError(s.ctx, s.provider, err))
-	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-		return s.fail(&llm.UpstreamError{
-			Provider:  s.provider,
-			Kind:      llm.KindConnection,
-			Retryable: true,
-			Message:   "stream ended before message-end",
-			Err:       err,
-		})
-	case errors.Is(err, sse.ErrTooLarge):
-		return s.fail(malformed(s.provider, 200, "", err))
-	}
-	return s.fail(upstream.FromTransportError(s.ctx, s.provider, err))
+	return llm.Chunk{}, s.Fail(s.ReadError(err, "stream ended before message-end", ""))
 }
 
-// fail ends the stream with err.
-func (s *stream) fail(err error) (llm.Chunk, error) {
-	s.err = err
-	s.release(nil)
-	return llm.Chunk{}, err
-}
-
-// release stops the first-event timer, cancels the upstream request and
-// closes the body, once.
-func (s *stream) release(cause error) {
-	s.releaseOnce.Do(func() {
-		if s.timer != nil {
-			s.timer.Stop()
-		}
-		s.cancel(cause)
-		s.body.Close()
+// replay replays a unary response, for a server that answers a streamed
+// request with a JSON body: one chunk with everything.
+func replay(r *llm.Response) llm.Stream {
+	u := r.Usage
+	return upstream.Replay(llm.Chunk{
+		Content:      r.Message.Content,
+		ToolCalls:    upstream.ToolCallDeltas(r.Message.ToolCalls),
+		FinishReason: r.FinishReason,
+		Usage:        &u,
+		Model:        r.Model,
 	})
 }
-
-// Close cancels the upstream request and releases the connection. A Recv
-// blocked in another goroutine returns a KindCanceled error.
-func (s *stream) Close() error {
-	s.closed.Store(true)
-	s.release(errStreamClosed)
-	return nil
-}
-
-// errorText returns a single-line, valid UTF-8 prefix of an error event's
-// data, for logs.
-func errorText(data []byte) string {
-	t := strings.Join(strings.Fields(string(bytes.ToValidUTF8(data, []byte("?")))), " ")
-	if len(t) <= maxErrorText {
-		return t
-	}
-	cut := maxErrorText
-	for cut > 0 && !utf8.RuneStart(t[cut]) {
-		cut--
-	}
-	return t[:cut] + "..."
-}
-
-// replayStream replays a unary response, for a server that answers a
-// streamed request with a JSON body.
-type replayStream struct {
-	chunks []llm.Chunk
-	next   int
-}
-
-func newReplayStream(r *llm.Response) *replayStream {
-	c := llm.Chunk{Content: r.Message.Content, FinishReason: r.FinishReason, Model: r.Model}
-	for i, tc := range r.Message.ToolCalls {
-		c.ToolCalls = append(c.ToolCalls, llm.ToolCallDelta{Index: i, ID: tc.ID, Name: tc.Name, Arguments: tc.Arguments})
-	}
-	u := r.Usage
-	c.Usage = &u
-	return &replayStream{chunks: []llm.Chunk{c}}
-}
-
-func (s *replayStream) Recv() (llm.Chunk, error) {
-	if s.next >= len(s.chunks) {
-		return llm.Chunk{}, io.EOF
-	}
-	s.next++
-	return s.chunks[s.next-1], nil
-}
-
-func (s *replayStream) Close() error { return nil }

@@ -1,29 +1,26 @@
 package cohere
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/llmgateway/llmgateway/llm"
+	"github.com/llmgateway/llmgateway/providers/internal/providertest"
 )
 
 func TestChatStreamText(t *testing.T) {
-	var rc recorder
-	srv := newServer(t, sseHandler(&rc, textStream...))
+	var rc providertest.Recorder
+	srv := providertest.NewServer(t, sseHandler(&rc, textStream...))
 	c := newTestClient(t, Config{BaseURL: srv.URL, APIKey: "k"})
-	s, err := c.ChatStream(testContext(t), simpleRequest())
+	s, err := c.ChatStream(providertest.Context(t), simpleRequest())
 	if err != nil {
 		t.Fatalf("ChatStream() error = %v", err)
 	}
-	got, err := readStream(t, s)
+	got, err := providertest.ReadStream(t, s)
 	if err != nil {
 		t.Fatalf("reading stream: %v", err)
 	}
@@ -45,13 +42,8 @@ func TestChatStreamText(t *testing.T) {
 func TestChatStreamToolCall(t *testing.T) {
 	for _, n := range []int{1, 3, 1000} {
 		t.Run(fmt.Sprintf("fragments of %d bytes", n), func(t *testing.T) {
-			srv := newServer(t, sseHandler(nil, toolStream(n)...))
-			c := newTestClient(t, Config{BaseURL: srv.URL})
-			s, err := c.ChatStream(testContext(t), simpleRequest())
-			if err != nil {
-				t.Fatalf("ChatStream() error = %v", err)
-			}
-			chunks, err := readStream(t, s)
+			s := suite().StreamEvents(t, toolStream(n)...)
+			chunks, err := providertest.ReadStream(t, s)
 			if err != nil {
 				t.Fatalf("reading stream: %v", err)
 			}
@@ -125,46 +117,9 @@ func TestStreamMatchesUnary(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx := testContext(t)
-			unarySrv := newServer(t, jsonHandler(nil, 200, tt.giveUnary))
-			streamSrv := newServer(t, sseHandler(nil, tt.giveSSE...))
-			unary, err := newTestClient(t, Config{BaseURL: unarySrv.URL}).Chat(ctx, simpleRequest())
-			if err != nil {
-				t.Fatalf("Chat() error = %v", err)
-			}
-			s, err := newTestClient(t, Config{BaseURL: streamSrv.URL}).ChatStream(ctx, simpleRequest())
-			if err != nil {
-				t.Fatalf("ChatStream() error = %v", err)
-			}
-			var usages int
-			counting := &countingStream{Stream: s, usages: &usages}
-			streamed, err := llm.Collect(counting)
-			if err != nil {
-				t.Fatalf("Collect() error = %v", err)
-			}
-			unary.ID = "" // a stream has no response id
-			if diff := cmp.Diff(unary, streamed); diff != "" {
-				t.Errorf("streamed response differs from unary (-unary +streamed):\n%s", diff)
-			}
-			if usages != 1 {
-				t.Errorf("stream reported usage %d times, want once", usages)
-			}
+			suite().CheckStreamMatchesUnary(t, tt.giveUnary, tt.giveSSE)
 		})
 	}
-}
-
-// countingStream counts the chunks that carry usage.
-type countingStream struct {
-	llm.Stream
-	usages *int
-}
-
-func (s *countingStream) Recv() (llm.Chunk, error) {
-	c, err := s.Stream.Recv()
-	if c.Usage != nil {
-		*s.usages++
-	}
-	return c, err
 }
 
 func TestChatStreamVariants(t *testing.T) {
@@ -254,13 +209,8 @@ func TestChatStreamVariants(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newServer(t, sseHandler(nil, tt.give...))
-			c := newTestClient(t, Config{BaseURL: srv.URL})
-			s, err := c.ChatStream(testContext(t), simpleRequest())
-			if err != nil {
-				t.Fatalf("ChatStream() error = %v", err)
-			}
-			got, err := readStream(t, s)
+			s := suite().StreamEvents(t, tt.give...)
+			got, err := providertest.ReadStream(t, s)
 			if err != nil {
 				t.Fatalf("reading stream: %v", err)
 			}
@@ -335,14 +285,14 @@ func TestChatStreamFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newServer(t, sseHandler(nil, tt.give...))
+			srv := providertest.NewServer(t, sseHandler(nil, tt.give...))
 			c := newTestClient(t, Config{BaseURL: srv.URL}, tt.giveOpts...)
-			s, err := c.ChatStream(testContext(t), simpleRequest())
+			s, err := c.ChatStream(providertest.Context(t), simpleRequest())
 			if err != nil {
 				t.Fatalf("ChatStream() error = %v", err)
 			}
-			chunks, err := readStream(t, s)
-			ue := wantUpstream(t, err, tt.wantKind, tt.wantRetryable)
+			chunks, err := providertest.ReadStream(t, s)
+			ue := providertest.WantUpstream(t, err, tt.wantKind, tt.wantRetryable)
 			if !strings.Contains(ue.Message, tt.wantMessage) {
 				t.Errorf("Message = %q, want it to contain %q", ue.Message, tt.wantMessage)
 			}
@@ -356,205 +306,5 @@ func TestChatStreamFailures(t *testing.T) {
 				t.Errorf("Recv() after the error = %v, want the same error %v", err2, err)
 			}
 		})
-	}
-}
-
-// TestChatStreamSlowStart checks that Timeout bounds the wait for the
-// response headers and for the first event, and nothing after it.
-func TestChatStreamSlowStart(t *testing.T) {
-	t.Run("no headers", func(t *testing.T) {
-		release := make(chan struct{})
-		srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
-			drainBody(r) // lets the server see the client go away
-			select {
-			case <-release:
-			case <-r.Context().Done():
-			}
-		})
-		defer close(release)
-		c := newTestClient(t, Config{BaseURL: srv.URL, Timeout: 50 * time.Millisecond})
-		s, err := c.ChatStream(testContext(t), simpleRequest())
-		if err == nil {
-			s.Close()
-		}
-		ue := wantUpstream(t, err, llm.KindTimeout, true)
-		if !strings.Contains(ue.Error(), "within 50ms") {
-			t.Errorf("ChatStream() error = %v, want it to name the timeout", err)
-		}
-	})
-	t.Run("headers but no event", func(t *testing.T) {
-		release := make(chan struct{})
-		srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
-			drainBody(r) // lets the server see the client go away
-			w.Header().Set("Content-Type", "text/event-stream")
-			w.WriteHeader(http.StatusOK)
-			w.(http.Flusher).Flush()
-			select {
-			case <-release:
-			case <-r.Context().Done():
-			}
-		})
-		defer close(release)
-		c := newTestClient(t, Config{BaseURL: srv.URL, Timeout: 50 * time.Millisecond})
-		s, err := c.ChatStream(testContext(t), simpleRequest())
-		if err != nil {
-			t.Fatalf("ChatStream() error = %v", err)
-		}
-		_, err = readStream(t, s)
-		wantUpstream(t, err, llm.KindTimeout, true)
-	})
-	t.Run("slow after the first event", func(t *testing.T) {
-		srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
-			drainBody(r) // lets the server see the client go away
-			w.Header().Set("Content-Type", "text/event-stream")
-			io.WriteString(w, textStream[0])
-			w.(http.Flusher).Flush()
-			select {
-			case <-time.After(1500 * time.Millisecond): // three times the timeout
-			case <-r.Context().Done():
-				return
-			}
-			for _, e := range textStream[1:] {
-				io.WriteString(w, e)
-			}
-		})
-		c := newTestClient(t, Config{BaseURL: srv.URL, Timeout: 500 * time.Millisecond})
-		s, err := c.ChatStream(testContext(t), simpleRequest())
-		if err != nil {
-			t.Fatalf("ChatStream() error = %v", err)
-		}
-		got, err := llm.Collect(s)
-		if err != nil {
-			t.Fatalf("Collect() error = %v, want the stream to outlive the timeout once it started", err)
-		}
-		if got.Message.Content != unaryTextWant.Message.Content {
-			t.Errorf("content = %q, want %q", got.Message.Content, unaryTextWant.Message.Content)
-		}
-	})
-}
-
-func TestChatStreamCallerCancels(t *testing.T) {
-	upstreamDone := make(chan struct{})
-	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
-		drainBody(r) // lets the server see the client go away
-		w.Header().Set("Content-Type", "text/event-stream")
-		io.WriteString(w, textStream[0]+textStream[1]+textStream[2])
-		w.(http.Flusher).Flush()
-		if waitClientGone(r) {
-			close(upstreamDone)
-		}
-	})
-	c := newTestClient(t, Config{BaseURL: srv.URL})
-	ctx, cancel := context.WithCancel(testContext(t))
-	defer cancel()
-	s, err := c.ChatStream(ctx, simpleRequest())
-	if err != nil {
-		t.Fatalf("ChatStream() error = %v", err)
-	}
-	defer s.Close()
-	if ch, err := s.Recv(); err != nil || ch.Content != "Hello!" {
-		t.Fatalf("Recv() = %+v, %v; want the first text", ch, err)
-	}
-	cancel()
-	_, err = s.Recv()
-	wantUpstream(t, err, llm.KindCanceled, false)
-	select {
-	case <-upstreamDone:
-	case <-testContext(t).Done():
-		t.Fatal("the upstream request was not cancelled")
-	}
-}
-
-func TestChatStreamClose(t *testing.T) {
-	upstreamDone := make(chan struct{})
-	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
-		drainBody(r) // lets the server see the client go away
-		w.Header().Set("Content-Type", "text/event-stream")
-		io.WriteString(w, textStream[0]+textStream[2])
-		w.(http.Flusher).Flush()
-		if waitClientGone(r) {
-			close(upstreamDone)
-		}
-	})
-	c := newTestClient(t, Config{BaseURL: srv.URL})
-	s, err := c.ChatStream(testContext(t), simpleRequest())
-	if err != nil {
-		t.Fatalf("ChatStream() error = %v", err)
-	}
-	if _, err := s.Recv(); err != nil {
-		t.Fatalf("Recv() error = %v", err)
-	}
-	recvErr := make(chan error, 1)
-	go func() {
-		_, err := s.Recv() // blocks: the server sends nothing more
-		recvErr <- err
-	}()
-	// Close concurrently with the blocked Recv, and more than once.
-	if err := s.Close(); err != nil {
-		t.Errorf("Close() = %v", err)
-	}
-	if err := s.Close(); err != nil {
-		t.Errorf("second Close() = %v", err)
-	}
-	select {
-	case err := <-recvErr:
-		ue := wantUpstream(t, err, llm.KindCanceled, false)
-		if !errors.Is(ue, errStreamClosed) {
-			t.Errorf("Recv() error = %v, want it to wrap %v", err, errStreamClosed)
-		}
-	case <-testContext(t).Done():
-		t.Fatal("Recv() did not return after Close()")
-	}
-	select {
-	case <-upstreamDone:
-	case <-testContext(t).Done():
-		t.Fatal("the upstream request was not cancelled")
-	}
-	if _, err := s.Recv(); err == nil {
-		t.Error("Recv() after Close() succeeded, want an error")
-	}
-}
-
-// TestChatStreamJSONFallback checks a server that answers a streamed
-// request with a JSON body.
-func TestChatStreamJSONFallback(t *testing.T) {
-	srv := newServer(t, jsonHandler(nil, 200, unaryToolBody))
-	c := newTestClient(t, Config{BaseURL: srv.URL})
-	s, err := c.ChatStream(testContext(t), simpleRequest())
-	if err != nil {
-		t.Fatalf("ChatStream() error = %v", err)
-	}
-	got, err := llm.Collect(s)
-	if err != nil {
-		t.Fatalf("Collect() error = %v", err)
-	}
-	want := *unaryToolWant
-	want.ID = ""
-	if diff := cmp.Diff(&want, got); diff != "" {
-		t.Errorf("Collect() mismatch (-want +got):\n%s", diff)
-	}
-
-	srv = newServer(t, jsonHandler(nil, 200, `{"message":"internal server error"}`))
-	c = newTestClient(t, Config{BaseURL: srv.URL})
-	s, err = c.ChatStream(testContext(t), simpleRequest())
-	if err == nil {
-		s.Close()
-	}
-	wantUpstream(t, err, llm.KindServer, true)
-}
-
-func TestErrorText(t *testing.T) {
-	tests := []struct {
-		give string
-		want string
-	}{
-		{give: "  upstream\n failed \r\n", want: "upstream failed"},
-		{give: "bad \xff byte", want: "bad ? byte"},
-		{give: strings.Repeat("a", maxErrorText-1) + "é and more", want: strings.Repeat("a", maxErrorText-1) + "..."},
-	}
-	for _, tt := range tests {
-		if got := errorText([]byte(tt.give)); got != tt.want {
-			t.Errorf("errorText(%q) = %q, want %q", tt.give, got, tt.want)
-		}
 	}
 }

@@ -243,26 +243,7 @@ func errorKindForMessage(msg string) llm.ErrorKind {
 // errorWithoutStatus builds the error for an error message received with
 // HTTP 200.
 func errorWithoutStatus(provider, msg string) *llm.UpstreamError {
-	kind := errorKindForMessage(msg)
-	return &llm.UpstreamError{
-		Provider:   provider,
-		Kind:       kind,
-		StatusCode: 200,
-		Retryable:  kind.Retryable(),
-		Message:    msg,
-	}
-}
-
-// malformed returns a KindMalformed error about a success response.
-func malformed(provider string, status int, msg string, err error) *llm.UpstreamError {
-	return &llm.UpstreamError{
-		Provider:   provider,
-		Kind:       llm.KindMalformed,
-		StatusCode: status,
-		Retryable:  llm.KindMalformed.Retryable(),
-		Message:    msg,
-		Err:        err,
-	}
+	return upstream.KindError(provider, errorKindForMessage(msg), 200, msg)
 }
 
 // finishReason maps a Cohere finish reason to the gateway's. An unknown
@@ -293,17 +274,8 @@ func finishReason(s string) llm.FinishReason {
 // (no nucleus cut) is the closest value Cohere accepts rather than an
 // error.
 func buildRequest(req *llm.Request, stream bool) (*chatRequest, error) {
-	if req == nil {
-		return nil, errors.New("request is nil")
-	}
-	if req.Model == "" {
-		return nil, errors.New("request has no model")
-	}
-	if len(req.Messages) == 0 {
-		return nil, errors.New("request has no messages")
-	}
-	if req.MaxTokens < 0 {
-		return nil, fmt.Errorf("request MaxTokens is %d, want 0 (the default) or more", req.MaxTokens)
+	if err := upstream.CheckRequest(req); err != nil {
+		return nil, err
 	}
 	if t := req.Temperature; t != nil && (*t < 0 || math.IsNaN(*t) || math.IsInf(*t, 0)) {
 		return nil, fmt.Errorf("request Temperature is %v, want 0 or more", *t)
@@ -467,18 +439,18 @@ func toResponse(provider string, w *chatResponse, status int) (*llm.Response, er
 		// An error body ({"id","message"}) sent with a success status.
 		var msg string
 		if err := json.Unmarshal(raw, &msg); err != nil {
-			return nil, malformed(provider, status, "decoding response message", err)
+			return nil, upstream.Malformed(provider, status, "decoding response message", err)
 		}
 		e := errorBody{ID: w.ID, Message: msg}
 		ue := errorWithoutStatus(provider, e.describe())
 		ue.StatusCode = status
 		return nil, ue
 	case len(raw) == 0 || raw[0] != '{':
-		return nil, malformed(provider, status, "response has no message", nil)
+		return nil, upstream.Malformed(provider, status, "response has no message", nil)
 	}
 	var m respMessage
 	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, malformed(provider, status, "decoding response message", err)
+		return nil, upstream.Malformed(provider, status, "decoding response message", err)
 	}
 	msg := llm.Message{Role: llm.RoleAssistant, Content: string(m.Content)}
 	for _, tc := range m.ToolCalls {

@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/llmgateway/llmgateway/llm"
+	"github.com/llmgateway/llmgateway/providers/internal/providertest"
 )
 
 // benchRequest is a typical agent turn: a system prompt, history with a
@@ -64,21 +66,15 @@ func BenchmarkStreamDecode(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	resp := &http.Response{StatusCode: http.StatusOK, Header: http.Header{}}
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		ctx, cancel := context.WithCancelCause(context.Background())
-		s := c.newStream(ctx, cancel, io.NopCloser(bytes.NewReader(body)))
-		n := 0
-		for {
-			_, err := s.Recv()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
-			n++
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		s := c.newStream(c.call.Open(context.Background(), resp))
+		n, _, err := providertest.Drain(s)
+		if err != nil {
+			b.Fatal(err)
 		}
 		if n != 502 {
 			b.Fatalf("read %d chunks, want 502", n)

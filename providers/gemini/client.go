@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"mime"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/llmgateway/llmgateway/llm"
-	"github.com/llmgateway/llmgateway/providers/internal/sse"
 	"github.com/llmgateway/llmgateway/providers/internal/upstream"
 )
 
@@ -58,19 +56,15 @@ type Config struct {
 type Option func(*options)
 
 type options struct {
-	httpClient       *http.Client
+	limits           upstream.Limits
 	apiVersion       string
 	thoughtSignature string
 	jsonSchemaParams bool
-	maxResponseBytes int64
-	maxEventBytes    int
 }
 
 var defaultOptions = options{
 	apiVersion:       "v1beta",
 	thoughtSignature: DefaultThoughtSignature,
-	maxResponseBytes: 32 << 20,
-	maxEventBytes:    sse.DefaultMaxEventSize,
 }
 
 // WithHTTPClient sets the HTTP client. Default: a client over
@@ -78,7 +72,7 @@ var defaultOptions = options{
 // client should have no Timeout, which would cut streams; use
 // Config.Timeout.
 func WithHTTPClient(hc *http.Client) Option {
-	return func(o *options) { o.httpClient = hc }
+	return func(o *options) { o.limits.SetHTTPClient(hc) }
 }
 
 // WithAPIVersion sets the API version in the request path. Default
@@ -109,30 +103,20 @@ func WithJSONSchemaParameters() Option {
 // WithMaxResponseBytes bounds the size of a unary response body. Default
 // 32 MiB. Values below 1 keep the default.
 func WithMaxResponseBytes(n int64) Option {
-	return func(o *options) {
-		if n > 0 {
-			o.maxResponseBytes = n
-		}
-	}
+	return func(o *options) { o.limits.SetMaxResponseBytes(n) }
 }
 
 // WithMaxEventBytes bounds the size of one streamed event. Default
 // sse.DefaultMaxEventSize (1 MiB). Values below 1 keep the default.
 func WithMaxEventBytes(n int) Option {
-	return func(o *options) {
-		if n > 0 {
-			o.maxEventBytes = n
-		}
-	}
+	return func(o *options) { o.limits.SetMaxEventBytes(n) }
 }
 
 // Client calls the Gemini API. It is safe for concurrent use.
 type Client struct {
 	name    string
 	opts    options
-	header  http.Header
-	hc      *http.Client
-	timeout time.Duration
+	call    *upstream.Caller
 	schemas schemaCache
 
 	defaultMaxTokens int
@@ -142,9 +126,6 @@ type Client struct {
 	// unaryQuery and streamQuery are the encoded queries of unary and
 	// streamed requests, each with its leading "?" ("" when empty).
 	unaryQuery, streamQuery string
-
-	callTimeout   error // cause of a Chat attempt's timeout
-	headerTimeout error // cause of a ChatStream attempt's timeout
 }
 
 // New returns a Client for cfg. It fails with an error saying what to fix
@@ -166,7 +147,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	if cfg.DefaultMaxTokens < 0 {
 		return fail("DefaultMaxTokens is %d; want 0 (none sent) or more", cfg.DefaultMaxTokens)
 	}
-	c := &Client{name: cfg.Name, opts: o, hc: o.httpClient, timeout: cfg.Timeout, defaultMaxTokens: cfg.DefaultMaxTokens}
+	c := &Client{name: cfg.Name, opts: o, defaultMaxTokens: cfg.DefaultMaxTokens}
 	base := cfg.BaseURL
 	if base == "" {
 		base = DefaultBaseURL
@@ -180,43 +161,19 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	if cfg.Timeout < 0 {
 		return fail("Timeout is %v; want 0 (no timeout) or more", cfg.Timeout)
 	}
-	c.header = make(http.Header)
-	if cfg.APIKey != "" {
-		if strings.TrimSpace(cfg.APIKey) != cfg.APIKey || !validHeaderValue(cfg.APIKey) {
-			return fail("APIKey has surrounding whitespace or control characters; check how it was loaded (a trailing newline from a file?)")
-		}
-		c.header.Set(apiKeyHeader, cfg.APIKey)
+	header, err := upstream.NewHeader(apiKeyHeader, "", cfg.APIKey, cfg.Headers, nil)
+	if err != nil {
+		return fail("%w", err)
 	}
-	for k, v := range cfg.Headers {
-		if !validHeaderName(k) {
-			return fail("Headers: %q is not a valid HTTP header name", k)
-		}
-		if !validHeaderValue(v) {
-			return fail("Headers: the value of %q contains control characters", k)
-		}
-		if cfg.APIKey != "" && http.CanonicalHeaderKey(k) == apiKeyHeader {
-			return fail("Headers sets %s, which APIKey already sets; set only one of them", k)
-		}
-		c.header.Set(k, v)
-	}
-	if c.hc == nil {
-		c.hc = upstream.NewHTTPClient()
-	}
-	if cfg.Timeout > 0 {
-		c.callTimeout = fmt.Errorf("no response within %v: %w", cfg.Timeout, context.DeadlineExceeded)
-		c.headerTimeout = fmt.Errorf("no response headers within %v: %w", cfg.Timeout, context.DeadlineExceeded)
-	}
+	c.call = upstream.NewCaller(upstream.CallerConfig{Provider: cfg.Name, Header: header, Timeout: cfg.Timeout}, o.limits)
 	return c, nil
 }
 
 // setURLs checks the API root base and derives the URL parts of requests.
 func (c *Client) setURLs(base string) error {
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("BaseURL %q is not an absolute http(s) URL; set it to the API root, such as %s", base, DefaultBaseURL)
-	}
-	if u.Fragment != "" || u.User != nil {
-		return fmt.Errorf("BaseURL %q has a fragment or user info; give the API root only, and the key as APIKey", base)
+	u, err := upstream.ParseAPIRoot(base, DefaultBaseURL)
+	if err != nil {
+		return err
 	}
 	q := u.Query()
 	if q.Has("key") {
@@ -276,7 +233,7 @@ func modelResource(model string) (string, error) {
 	if id == "" {
 		return "", errors.New("request has no model")
 	}
-	if strings.ContainsAny(id, "/:?#%") || !validHeaderValue(id) || strings.ContainsAny(id, " \t") {
+	if strings.ContainsAny(id, "/:?#%") || !upstream.ValidHeaderValue(id) || strings.ContainsAny(id, " \t") {
 		return "", fmt.Errorf("request model %q is not a Gemini model name; give an id such as gemini-2.5-flash or models/gemini-2.5-flash", model)
 	}
 	return collection + url.PathEscape(id), nil
@@ -285,7 +242,7 @@ func modelResource(model string) (string, error) {
 // CloseIdleConnections closes the idle connections of the client's HTTP
 // transport, for shutdown or after a configuration change.
 func (c *Client) CloseIdleConnections() {
-	c.hc.CloseIdleConnections()
+	c.call.CloseIdleConnections()
 }
 
 // Chat sends req and returns the complete response.
@@ -304,24 +261,9 @@ func (c *Client) Chat(ctx context.Context, req *llm.Request) (*llm.Response, err
 	if err != nil {
 		return nil, err
 	}
-	if c.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, c.timeout, c.callTimeout)
-		defer cancel()
-	}
-	httpReq, err := c.newRequest(ctx, target, body, false)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.hc.Do(httpReq)
-	if err != nil {
-		return nil, upstream.FromTransportError(ctx, c.name, err)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, c.errorFromResponse(resp)
-	}
 	var w generateResponse
-	if err := upstream.ReadJSON(ctx, c.name, resp, c.opts.maxResponseBytes, &w); err != nil {
+	resp, err := c.call.Unary(ctx, c.requestFunc(target, body, false), c.errorFromResponse, &w)
+	if err != nil {
 		return nil, err
 	}
 	return c.toResponse(&w, resp.StatusCode)
@@ -335,41 +277,16 @@ func (c *Client) ChatStream(ctx context.Context, req *llm.Request) (llm.Stream, 
 	if err != nil {
 		return nil, err
 	}
-	sctx, cancel := context.WithCancelCause(ctx)
-	httpReq, err := c.newRequest(sctx, target, body, true)
+	o, err := c.call.Stream(ctx, c.requestFunc(target, body, true), c.errorFromResponse)
 	if err != nil {
-		cancel(nil)
 		return nil, err
 	}
-	var timer *time.Timer
-	if c.timeout > 0 {
-		timer = time.AfterFunc(c.timeout, func() { cancel(c.headerTimeout) })
-	}
-	resp, err := c.hc.Do(httpReq)
-	if timer != nil && !timer.Stop() {
-		// The timeout fired, whether or not Do saw it before returning.
-		if err == nil {
-			resp.Body.Close()
-			err = context.Cause(sctx)
-		}
-	}
-	if err != nil {
-		ue := upstream.FromTransportError(sctx, c.name, err)
-		cancel(nil)
-		return nil, ue
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		ue := c.errorFromResponse(resp)
-		cancel(nil)
-		return nil, ue
-	}
-	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "application/json" {
+	if o.IsJSON() {
 		// An error object sent with 200, or a server (a proxy dropping
 		// alt=sse) that answers with the whole JSON array of chunks.
-		defer cancel(nil)
-		return c.replayJSON(sctx, resp)
+		return c.replayJSON(o)
 	}
-	return c.newStream(sctx, cancel, resp.Body), nil
+	return c.newStream(o), nil
 }
 
 // prepare validates req and returns the URL and body of its call. Its
@@ -395,18 +312,16 @@ func (c *Client) badRequest(err error) *llm.UpstreamError {
 	return &llm.UpstreamError{Provider: c.name, Kind: llm.KindBadRequest, Err: err}
 }
 
-// newRequest builds the HTTP request for a body.
-func (c *Client) newRequest(ctx context.Context, target string, body *generateRequest, stream bool) (*http.Request, error) {
-	req, err := upstream.NewJSONRequest(ctx, target, body, c.header)
-	if err != nil {
-		return nil, c.badRequest(err)
+// requestFunc returns the function that builds the HTTP request of a body
+// for an attempt.
+func (c *Client) requestFunc(target string, body *generateRequest, stream bool) upstream.RequestFunc {
+	return func(ctx context.Context) (*http.Request, error) {
+		req, err := c.call.NewRequest(ctx, target, body, stream)
+		if err != nil {
+			return nil, c.badRequest(err)
+		}
+		return req, nil
 	}
-	if stream {
-		req.Header.Set("Accept", "text/event-stream")
-	} else {
-		req.Header.Set("Accept", "application/json")
-	}
-	return req, nil
 }
 
 // validAPIVersion reports whether v is a plain path segment of lowercase
@@ -417,34 +332,6 @@ func validAPIVersion(v string) bool {
 	}
 	for i := 0; i < len(v); i++ {
 		if c := v[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
-}
-
-// validHeaderName reports whether s is an HTTP token (RFC 9110 5.1).
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// validHeaderValue reports whether s holds no control characters other
-// than horizontal tab.
-func validHeaderValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < ' ' && c != '\t') || c == 0x7f {
 			return false
 		}
 	}

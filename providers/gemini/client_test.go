@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/llmgateway/llmgateway/llm"
+	"github.com/llmgateway/llmgateway/providers/internal/providertest"
 )
 
 func TestNewConfigErrors(t *testing.T) {
@@ -40,9 +41,7 @@ func TestNewConfigErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := New(tt.give, tt.giveOpts...)
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("New(%+v) = %v, %v; want an error containing %q", tt.give, c, err, tt.wantErr)
-			}
+			providertest.WantNewError(t, tt.give, c, err, tt.wantErr)
 		})
 	}
 }
@@ -91,25 +90,11 @@ func TestEndpoint(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var rc recorder
-			h := jsonHandler(&rc, 200, unaryTextBody)
-			if tt.giveStream {
-				h = sseHandler(&rc, textStream...)
-			}
-			srv := newServer(t, h)
-			c := newTestClient(t, Config{BaseURL: srv.URL + tt.giveBase, APIKey: "k"}, tt.giveOpts...)
 			req := simpleRequest()
 			req.Model = tt.giveModel
-			if tt.giveStream {
-				s, err := c.ChatStream(testContext(t), req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				s.Close()
-			} else if _, err := c.Chat(testContext(t), req); err != nil {
-				t.Fatal(err)
-			}
-			got := rc.last(t)
+			got := suite().Exchange(t, func(url string) providertest.Provider {
+				return newTestClient(t, Config{BaseURL: url + tt.giveBase, APIKey: "k"}, tt.giveOpts...)
+			}, req, tt.giveStream)
 			if got.Method != http.MethodPost || got.RawPath != tt.wantPath || got.RawQuery != tt.wantQuery {
 				t.Errorf("request = %s %s?%s, want POST %s?%s", got.Method, got.RawPath, got.RawQuery, tt.wantPath, tt.wantQuery)
 			}
@@ -289,26 +274,10 @@ func TestRequestBody(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx := testContext(t)
-			var rc recorder
-			h := jsonHandler(&rc, 200, unaryTextBody)
-			if tt.giveStream {
-				h = sseHandler(&rc, textStream...)
-			}
-			srv := newServer(t, h)
-			c := newTestClient(t, Config{BaseURL: srv.URL, APIKey: "k", DefaultMaxTokens: tt.giveMax}, tt.giveOpts...)
-			if tt.giveStream {
-				s, err := c.ChatStream(ctx, tt.give)
-				if err != nil {
-					t.Fatalf("ChatStream() error = %v", err)
-				}
-				if _, err := readStream(t, s); err != nil {
-					t.Fatalf("reading stream: %v", err)
-				}
-			} else if _, err := c.Chat(ctx, tt.give); err != nil {
-				t.Fatalf("Chat() error = %v", err)
-			}
-			jsonEqual(t, rc.last(t).Body, tt.want)
+			got := suite().Exchange(t, func(url string) providertest.Provider {
+				return newTestClient(t, Config{BaseURL: url, APIKey: "k", DefaultMaxTokens: tt.giveMax}, tt.giveOpts...)
+			}, tt.give, tt.giveStream)
+			providertest.JSONEqual(t, got.Body, tt.want)
 		})
 	}
 }
@@ -347,32 +316,8 @@ func TestRequestValidation(t *testing.T) {
 		{"tool choice required without tools", &llm.Request{Model: "m", Messages: msgs, ToolChoice: &llm.ToolChoice{Mode: llm.ToolChoiceRequired}}, "required but the request has no tools"},
 		{"tool choice unknown mode", &llm.Request{Model: "m", Messages: msgs, ToolChoice: &llm.ToolChoice{Mode: "any"}}, `mode "any" is unknown`},
 	}
-	var rc recorder
-	srv := newServer(t, jsonHandler(&rc, 200, unaryTextBody))
-	c := newTestClient(t, Config{BaseURL: srv.URL})
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ctx := testContext(t)
-			_, err := c.Chat(ctx, tt.give)
-			ue := wantUpstream(t, err, llm.KindBadRequest, false)
-			if !strings.Contains(err.Error(), tt.wantErr) || !strings.HasPrefix(err.Error(), "test: bad_request: ") {
-				t.Errorf("Chat() error = %v, want one starting %q and containing %q", err, "test: bad_request: ", tt.wantErr)
-			}
-			if ue.StatusCode != 0 {
-				t.Errorf("StatusCode = %d, want 0 for a request never sent", ue.StatusCode)
-			}
-			s, err := c.ChatStream(ctx, tt.give)
-			if err == nil {
-				s.Close()
-			}
-			wantUpstream(t, err, llm.KindBadRequest, false)
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("ChatStream() error = %v, want one containing %q", err, tt.wantErr)
-			}
-		})
-	}
-	if n := rc.count(); n != 0 {
-		t.Errorf("the server received %d requests, want none for invalid requests", n)
+		t.Run(tt.name, func(t *testing.T) { suite().Reject(t, tt.give, tt.wantErr) })
 	}
 }
 
@@ -409,30 +354,11 @@ func TestHeaders(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx := testContext(t)
-			var rc recorder
-			h := jsonHandler(&rc, 200, unaryTextBody)
-			if tt.giveStream {
-				h = sseHandler(&rc, textStream...)
-			}
-			srv := newServer(t, h)
-			tt.give.BaseURL = srv.URL
-			c := newTestClient(t, tt.give)
-			if tt.giveStream {
-				s, err := c.ChatStream(ctx, simpleRequest())
-				if err != nil {
-					t.Fatal(err)
-				}
-				s.Close()
-			} else if _, err := c.Chat(ctx, simpleRequest()); err != nil {
-				t.Fatal(err)
-			}
-			got := rc.last(t)
-			for k, want := range tt.wantHeaders {
-				if v := got.Header.Get(k); v != want {
-					t.Errorf("header %s = %q, want %q", k, v, want)
-				}
-			}
+			got := suite().Exchange(t, func(url string) providertest.Provider {
+				tt.give.BaseURL = url
+				return newTestClient(t, tt.give)
+			}, simpleRequest(), tt.giveStream)
+			providertest.CheckHeaders(t, got.Header, tt.wantHeaders)
 			if tt.give.APIKey != "" && strings.Contains(got.RawPath+"?"+got.RawQuery, tt.give.APIKey) {
 				t.Errorf("request URL %s?%s carries the API key", got.RawPath, got.RawQuery)
 			}

@@ -2,6 +2,7 @@ package gemini
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -72,18 +73,7 @@ func (e *wireError) retryDelay() time.Duration {
 
 // describe formats the error for logs.
 func (e *wireError) describe() string {
-	msg := strings.TrimSpace(e.Message)
-	var attrs []string
-	if e.Status != "" {
-		attrs = append(attrs, "status="+e.Status)
-	}
-	if r := e.reason(); r != "" {
-		attrs = append(attrs, "reason="+r)
-	}
-	if len(attrs) > 0 {
-		msg += " (" + strings.Join(attrs, ", ") + ")"
-	}
-	return strings.TrimSpace(msg)
+	return upstream.Describe(strings.TrimSpace(e.Message), "status", e.Status, "reason", e.reason())
 }
 
 // errorBody is a Google API error body.
@@ -116,15 +106,8 @@ func parseErrorBody(b []byte) *wireError {
 }
 
 // errorFromResponse maps a non-2xx response, reading Google's error body.
-func (c *Client) errorFromResponse(resp *http.Response) *llm.UpstreamError {
-	var obj *wireError
-	ue := upstream.ErrorFromResponse(c.name, resp, func(b []byte) string {
-		obj = parseErrorBody(b)
-		if obj == nil {
-			return ""
-		}
-		return obj.describe()
-	})
+func (c *Client) errorFromResponse(_ context.Context, resp *http.Response) *llm.UpstreamError {
+	ue, obj := upstream.ErrorObjectFromResponse(c.name, resp, parseErrorBody, (*wireError).describe)
 	if obj != nil {
 		if kind, ok := kindForError(obj); ok {
 			ue.Kind, ue.Retryable = kind, kind.Retryable()
@@ -149,14 +132,9 @@ func errorFromObject(provider string, e *wireError, status int) *llm.UpstreamErr
 			kind = llm.KindContextLength
 		}
 	}
-	return &llm.UpstreamError{
-		Provider:   provider,
-		Kind:       kind,
-		StatusCode: status,
-		Retryable:  kind.Retryable(),
-		RetryAfter: e.retryDelay(),
-		Message:    e.describe(),
-	}
+	ue := upstream.KindError(provider, kind, status, e.describe())
+	ue.RetryAfter = e.retryDelay()
+	return ue
 }
 
 // kindForError classifies an error from its google.rpc status, where the

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/llmgateway/llmgateway/providers/internal/providertest"
 )
 
 func TestConvertSchema(t *testing.T) {
@@ -108,7 +110,7 @@ func TestConvertSchema(t *testing.T) {
 				}
 				return
 			}
-			jsonEqual(t, got, tt.want)
+			providertest.JSONEqual(t, got, tt.want)
 		})
 	}
 }
@@ -160,7 +162,7 @@ func TestSchemaCache(t *testing.T) {
 					t.Errorf("convert() error = %v", err)
 					return
 				}
-				jsonEqual(t, got, want)
+				providertest.JSONEqual(t, got, want)
 			}
 		}()
 	}

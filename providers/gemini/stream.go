@@ -2,21 +2,15 @@ package gemini
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
-	"sync"
-	"sync/atomic"
 
 	"github.com/llmgateway/llmgateway/llm"
 	"github.com/llmgateway/llmgateway/providers/internal/sse"
 	"github.com/llmgateway/llmgateway/providers/internal/upstream"
 )
-
-// errStreamClosed is the cause of a stream's cancellation by Close.
-var errStreamClosed = errors.New("stream closed")
 
 // stream reads GenerateContentResponse events from an SSE body
 // (streamGenerateContent?alt=sse). Gemini sends no end marker: the body
@@ -25,32 +19,24 @@ var errStreamClosed = errors.New("stream closed")
 // Recv must be called from one goroutine at a time; Close may be called
 // from any goroutine, at any time, more than once.
 type stream struct {
-	provider string
-	ctx      context.Context
-	cancel   context.CancelCauseFunc
-	body     io.ReadCloser
-	events   *sse.Reader
+	upstream.EventStream
 
-	releaseOnce sync.Once
-	closed      atomic.Bool
+	provider string
 
 	// The fields below belong to Recv.
-	err  error // terminal: io.EOF or the failure
 	dec  decoder
 	wire generateResponse // decoding target, reused
 }
 
-var _ llm.Stream = (*stream)(nil)
+var (
+	_ llm.Stream       = (*stream)(nil)
+	_ upstream.Decoder = (*stream)(nil)
+)
 
-func (c *Client) newStream(ctx context.Context, cancel context.CancelCauseFunc, body io.ReadCloser) *stream {
-	return &stream{
-		provider: c.name,
-		ctx:      ctx,
-		cancel:   cancel,
-		body:     body,
-		events:   sse.NewReader(body, sse.WithMaxEventSize(c.opts.maxEventBytes)),
-		dec:      decoder{provider: c.name, status: http.StatusOK},
-	}
+func (c *Client) newStream(o upstream.Opened) *stream {
+	s := &stream{provider: c.name, dec: decoder{provider: c.name, status: http.StatusOK}}
+	o.Start(&s.EventStream)
+	return s
 }
 
 // Recv returns the next chunk, io.EOF after the last, or an
@@ -61,46 +47,21 @@ func (c *Client) newStream(ctx context.Context, cancel context.CancelCauseFunc, 
 // reason, when the body ends. A body that ends before any chunk with a
 // finish reason (or a prompt block) is a KindConnection error.
 func (s *stream) Recv() (llm.Chunk, error) {
-	if s.err != nil {
-		return llm.Chunk{}, s.err
-	}
-	if s.closed.Load() {
-		return s.fail(&llm.UpstreamError{Provider: s.provider, Kind: llm.KindCanceled, Err: errStreamClosed})
-	}
-	for {
-		ev, err := s.events.Next()
-		if err != nil {
-			return s.endOnReadError(err)
-		}
-		data := bytes.TrimSpace(ev.Data)
-		if len(data) == 0 {
-			continue
-		}
-		c, ok, err := s.decode(data)
-		if err != nil {
-			return s.fail(err)
-		}
-		if ok {
-			return c, nil
-		}
-	}
+	return s.NextChunk(s)
 }
 
-// decode maps one event; ok is false when it carries nothing to return.
-func (s *stream) decode(data []byte) (llm.Chunk, bool, error) {
+// Decode maps one event; ok is false when it carries nothing to return.
+func (s *stream) Decode(ev sse.Event) (llm.Chunk, bool, error) {
+	data := bytes.TrimSpace(ev.Data)
+	if len(data) == 0 {
+		return llm.Chunk{}, false, nil
+	}
 	w := &s.wire
 	cands := w.Candidates
 	clear(cands[:cap(cands)])
 	*w = generateResponse{Candidates: cands[:0]}
 	if err := json.Unmarshal(data, w); err != nil {
-		return llm.Chunk{}, false, &llm.UpstreamError{
-			Provider:   s.provider,
-			Kind:       llm.KindMalformed,
-			StatusCode: http.StatusOK,
-			Retryable:  llm.KindMalformed.Retryable(),
-			Message:    "decoding stream chunk",
-			Err:        err,
-		}
+		return llm.Chunk{}, false, upstream.Malformed(s.provider, http.StatusOK, "decoding stream chunk", err)
 	}
 	return s.dec.chunk(w)
 }
@@ -108,8 +69,7 @@ func (s *stream) decode(data []byte) (llm.Chunk, bool, error) {
 // end finishes the stream normally: it returns the usage chunk if usage
 // was reported, and io.EOF from then on.
 func (s *stream) end() (llm.Chunk, error) {
-	s.err = io.EOF
-	s.release(nil)
+	s.Finish()
 	if s.dec.hasUsage {
 		s.dec.hasUsage = false
 		u := s.dec.usage
@@ -118,58 +78,14 @@ func (s *stream) end() (llm.Chunk, error) {
 	return llm.Chunk{}, io.EOF
 }
 
-// endOnReadError handles the end of the event stream.
-func (s *stream) endOnReadError(err error) (llm.Chunk, error) {
-	if s.closed.Load() {
-		return s.fail(&llm.UpstreamError{Provider: s.provider, Kind: llm.KindCanceled, Err: errStreamClosed})
+// EndOfEvents handles the end of the event stream.
+func (s *stream) EndOfEvents(err error) (llm.Chunk, error) {
+	if s.dec.finished && !s.Closed() && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
+		// The answer is complete; a cut after it loses at most a later
+		// usage update.
+		return s.end()
 	}
-	switch {
-	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-		if s.dec.finished {
-			// The answer is complete; a cut after it loses at most a
-			// later usage update.
-			return s.end()
-		}
-		return s.fail(&llm.UpstreamError{
-			Provider:  s.provider,
-			Kind:      llm.KindConnection,
-			Retryable: true,
-			Message:   "stream ended before a finish reason",
-			Err:       err,
-		})
-	case errors.Is(err, sse.ErrTooLarge):
-		return s.fail(&llm.UpstreamError{
-			Provider:   s.provider,
-			Kind:       llm.KindMalformed,
-			StatusCode: http.StatusOK,
-			Retryable:  llm.KindMalformed.Retryable(),
-			Err:        err,
-		})
-	}
-	return s.fail(upstream.FromTransportError(s.ctx, s.provider, err))
-}
-
-// fail ends the stream with err.
-func (s *stream) fail(err error) (llm.Chunk, error) {
-	s.err = err
-	s.release(nil)
-	return llm.Chunk{}, err
-}
-
-// release cancels the upstream request and closes the body, once.
-func (s *stream) release(cause error) {
-	s.releaseOnce.Do(func() {
-		s.cancel(cause)
-		s.body.Close()
-	})
-}
-
-// Close cancels the upstream request and releases the connection. A Recv
-// blocked in another goroutine returns a KindCanceled error.
-func (s *stream) Close() error {
-	s.closed.Store(true)
-	s.release(errStreamClosed)
-	return nil
+	return llm.Chunk{}, s.Fail(s.ReadError(err, "stream ended before a finish reason", ""))
 }
 
 // replayJSON handles a streamed request answered with a JSON body: an
@@ -177,20 +93,21 @@ func (s *stream) Close() error {
 // streamGenerateContent returns without alt=sse) or as one object. The
 // answer is replayed as a stream; the body has been read in full, so a
 // missing finish reason is taken as a normal stop.
-func (c *Client) replayJSON(ctx context.Context, resp *http.Response) (llm.Stream, error) {
+func (c *Client) replayJSON(o upstream.Opened) (llm.Stream, error) {
 	var raw json.RawMessage
-	if err := upstream.ReadJSON(ctx, c.name, resp, c.opts.maxResponseBytes, &raw); err != nil {
+	if err := o.ReadJSON(&raw); err != nil {
 		return nil, err
 	}
+	resp := o.Response
 	var objs []generateResponse
 	if raw = bytes.TrimSpace(raw); len(raw) > 0 && raw[0] == '[' {
 		if err := json.Unmarshal(raw, &objs); err != nil {
-			return nil, c.malformed(resp.StatusCode, err)
+			return nil, upstream.Malformed(c.name, resp.StatusCode, "decoding response body", err)
 		}
 	} else {
 		objs = make([]generateResponse, 1)
 		if err := json.Unmarshal(raw, &objs[0]); err != nil {
-			return nil, c.malformed(resp.StatusCode, err)
+			return nil, upstream.Malformed(c.name, resp.StatusCode, "decoding response body", err)
 		}
 	}
 	d := decoder{provider: c.name, status: resp.StatusCode}
@@ -206,13 +123,7 @@ func (c *Client) replayJSON(ctx context.Context, resp *http.Response) (llm.Strea
 	}
 	if !d.finished {
 		if len(chunks) == 0 {
-			return nil, &llm.UpstreamError{
-				Provider:   c.name,
-				Kind:       llm.KindMalformed,
-				StatusCode: resp.StatusCode,
-				Retryable:  llm.KindMalformed.Retryable(),
-				Message:    "response has no candidates and no prompt block reason",
-			}
+			return nil, upstream.Malformed(c.name, resp.StatusCode, "response has no candidates and no prompt block reason", nil)
 		}
 		chunks = append(chunks, llm.Chunk{FinishReason: finishReason("STOP", d.calls > 0), Model: d.model})
 	}
@@ -220,36 +131,5 @@ func (c *Client) replayJSON(ctx context.Context, resp *http.Response) (llm.Strea
 		u := d.usage
 		chunks = append(chunks, llm.Chunk{Usage: &u, Model: d.model})
 	}
-	return &replayStream{chunks: chunks}, nil
+	return upstream.Replay(chunks...), nil
 }
-
-// malformed returns the error for a body that is JSON but not the
-// expected shape.
-func (c *Client) malformed(status int, err error) *llm.UpstreamError {
-	return &llm.UpstreamError{
-		Provider:   c.name,
-		Kind:       llm.KindMalformed,
-		StatusCode: status,
-		Retryable:  llm.KindMalformed.Retryable(),
-		Message:    "decoding response body",
-		Err:        err,
-	}
-}
-
-// replayStream replays chunks decoded from a JSON body.
-type replayStream struct {
-	chunks []llm.Chunk
-	next   int
-}
-
-func (s *replayStream) Recv() (llm.Chunk, error) {
-	if s.next >= len(s.chunks) {
-		return llm.Chunk{}, io.EOF
-	}
-	s.next++
-	return s.chunks[s.next-1], nil
-}
-
-// Close does nothing: the body was read and released before the first
-// Recv.
-func (s *replayStream) Close() error { return nil }

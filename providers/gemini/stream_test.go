@@ -1,28 +1,21 @@
 package gemini
 
 import (
-	"context"
-	"errors"
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/llmgateway/llmgateway/llm"
+	"github.com/llmgateway/llmgateway/providers/internal/providertest"
 )
 
 func TestChatStreamText(t *testing.T) {
-	srv := newServer(t, sseHandler(nil, textStream...))
-	c := newTestClient(t, Config{BaseURL: srv.URL})
-	s, err := c.ChatStream(testContext(t), simpleRequest())
-	if err != nil {
-		t.Fatalf("ChatStream() error = %v", err)
-	}
-	got, err := readStream(t, s)
+	s := suite().StreamEvents(t, textStream...)
+	got, err := providertest.ReadStream(t, s)
 	if err != nil {
 		t.Fatalf("Recv() error = %v", err)
 	}
@@ -39,13 +32,8 @@ func TestChatStreamText(t *testing.T) {
 }
 
 func TestChatStreamToolCalls(t *testing.T) {
-	srv := newServer(t, sseHandler(nil, toolStream...))
-	c := newTestClient(t, Config{BaseURL: srv.URL})
-	s, err := c.ChatStream(testContext(t), simpleRequest())
-	if err != nil {
-		t.Fatalf("ChatStream() error = %v", err)
-	}
-	got, err := readStream(t, s)
+	s := suite().StreamEvents(t, toolStream...)
+	got, err := providertest.ReadStream(t, s)
 	if err != nil {
 		t.Fatalf("Recv() error = %v", err)
 	}
@@ -85,24 +73,7 @@ func TestStreamMatchesUnary(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			unarySrv := newServer(t, jsonHandler(nil, 200, tt.unary))
-			unary, err := newTestClient(t, Config{BaseURL: unarySrv.URL}).Chat(testContext(t), simpleRequest())
-			if err != nil {
-				t.Fatalf("Chat() error = %v", err)
-			}
-			streamSrv := newServer(t, sseHandler(nil, tt.live...))
-			s, err := newTestClient(t, Config{BaseURL: streamSrv.URL}).ChatStream(testContext(t), simpleRequest())
-			if err != nil {
-				t.Fatalf("ChatStream() error = %v", err)
-			}
-			streamed, err := llm.Collect(s)
-			if err != nil {
-				t.Fatalf("Collect() error = %v", err)
-			}
-			unary.ID = ""
-			if diff := cmp.Diff(unary, streamed); diff != "" {
-				t.Errorf("streamed response differs from unary (-unary +streamed):\n%s", diff)
-			}
+			suite().CheckStreamMatchesUnary(t, tt.unary, tt.live)
 		})
 	}
 }
@@ -113,12 +84,8 @@ func TestStreamUsageOnce(t *testing.T) {
 	streams := map[string][]string{"text": textStream, "tools": toolStream}
 	for name, evs := range streams {
 		t.Run(name, func(t *testing.T) {
-			srv := newServer(t, sseHandler(nil, evs...))
-			s, err := newTestClient(t, Config{BaseURL: srv.URL}).ChatStream(testContext(t), simpleRequest())
-			if err != nil {
-				t.Fatal(err)
-			}
-			chunks, err := readStream(t, s)
+			s := suite().StreamEvents(t, evs...)
+			chunks, err := providertest.ReadStream(t, s)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -193,16 +160,16 @@ func TestChatStreamFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+			srv := providertest.NewServer(t, func(w http.ResponseWriter, r *http.Request) {
 				sseHandler(nil, tt.giveEvents...)(w, r)
 				io.WriteString(w, tt.giveRaw)
 			})
-			s, err := newTestClient(t, Config{BaseURL: srv.URL}).ChatStream(testContext(t), simpleRequest())
+			s, err := newTestClient(t, Config{BaseURL: srv.URL}).ChatStream(providertest.Context(t), simpleRequest())
 			if err != nil {
 				t.Fatalf("ChatStream() error = %v", err)
 			}
-			chunks, err := readStream(t, s)
-			ue := wantUpstream(t, err, tt.wantKind, tt.wantKind.Retryable())
+			chunks, err := providertest.ReadStream(t, s)
+			ue := providertest.WantUpstream(t, err, tt.wantKind, tt.wantKind.Retryable())
 			if len(chunks) != tt.wantChunks {
 				t.Errorf("got %d chunks before the error, want %d", len(chunks), tt.wantChunks)
 			}
@@ -223,45 +190,34 @@ func TestChatStreamFailures(t *testing.T) {
 // TestChatStreamCutAfterFinish checks that a body cut after the finish
 // reason ends the stream normally with the last usage seen.
 func TestChatStreamCutAfterFinish(t *testing.T) {
-	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+	srv := providertest.NewServer(t, func(w http.ResponseWriter, r *http.Request) {
 		sseHandler(nil, textStream...)(w, r)
 		io.WriteString(w, `data: {"candidates": [`)
 	})
-	s, err := newTestClient(t, Config{BaseURL: srv.URL}).ChatStream(testContext(t), simpleRequest())
+	s, err := newTestClient(t, Config{BaseURL: srv.URL}).ChatStream(providertest.Context(t), simpleRequest())
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := llm.Collect(s)
-	if err != nil {
-		t.Fatalf("Collect() error = %v", err)
-	}
-	want := *unaryTextWant
-	want.ID = ""
-	if diff := cmp.Diff(&want, got); diff != "" {
-		t.Errorf("Collect() mismatch (-want +got):\n%s", diff)
-	}
+	providertest.CheckCollected(t, s, unaryTextWant)
 }
 
 func TestChatStreamEventTooLarge(t *testing.T) {
-	srv := newServer(t, sseHandler(nil, textStream...))
-	s, err := newTestClient(t, Config{BaseURL: srv.URL}, WithMaxEventBytes(64)).ChatStream(testContext(t), simpleRequest())
+	srv := providertest.NewServer(t, sseHandler(nil, textStream...))
+	s, err := newTestClient(t, Config{BaseURL: srv.URL}, WithMaxEventBytes(64)).ChatStream(providertest.Context(t), simpleRequest())
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = readStream(t, s)
-	wantUpstream(t, err, llm.KindMalformed, true)
+	_, err = providertest.ReadStream(t, s)
+	providertest.WantUpstream(t, err, llm.KindMalformed, true)
 }
 
 // TestChatStreamJSONBody covers a streamed request answered with JSON: an
 // error object with 200, or the whole answer as an array.
 func TestChatStreamJSONBody(t *testing.T) {
 	t.Run("error object", func(t *testing.T) {
-		srv := newServer(t, jsonHandler(nil, 200, `{"error":{"code":429,"message":"Quota exceeded","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"7s"}]}}`))
-		s, err := newTestClient(t, Config{BaseURL: srv.URL}).ChatStream(testContext(t), simpleRequest())
-		if err == nil {
-			s.Close()
-		}
-		ue := wantUpstream(t, err, llm.KindRateLimited, true)
+		srv := providertest.NewServer(t, jsonHandler(nil, 200, `{"error":{"code":429,"message":"Quota exceeded","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"7s"}]}}`))
+		err := providertest.ChatStreamError(t, newTestClient(t, Config{BaseURL: srv.URL}), simpleRequest())
+		ue := providertest.WantUpstream(t, err, llm.KindRateLimited, true)
 		if ue.RetryAfter != 7*time.Second {
 			t.Errorf("RetryAfter = %v, want 7s", ue.RetryAfter)
 		}
@@ -271,24 +227,16 @@ func TestChatStreamJSONBody(t *testing.T) {
 		for _, e := range toolStream {
 			objs = append(objs, strings.TrimSuffix(strings.TrimPrefix(e, "data: "), "\r\n\r\n"))
 		}
-		srv := newServer(t, jsonHandler(nil, 200, "[\n"+strings.Join(objs, ",\n")+"\n]"))
-		s, err := newTestClient(t, Config{BaseURL: srv.URL}).ChatStream(testContext(t), simpleRequest())
+		srv := providertest.NewServer(t, jsonHandler(nil, 200, "[\n"+strings.Join(objs, ",\n")+"\n]"))
+		s, err := newTestClient(t, Config{BaseURL: srv.URL}).ChatStream(providertest.Context(t), simpleRequest())
 		if err != nil {
 			t.Fatalf("ChatStream() error = %v", err)
 		}
-		got, err := llm.Collect(s)
-		if err != nil {
-			t.Fatalf("Collect() error = %v", err)
-		}
-		want := *unaryToolWant
-		want.ID = ""
-		if diff := cmp.Diff(&want, got); diff != "" {
-			t.Errorf("Collect() mismatch (-want +got):\n%s", diff)
-		}
+		providertest.CheckCollected(t, s, unaryToolWant)
 	})
 	t.Run("single object without finish reason", func(t *testing.T) {
-		srv := newServer(t, jsonHandler(nil, 200, `{"candidates":[{"content":{"parts":[{"text":"hi"}]}}]}`))
-		s, err := newTestClient(t, Config{BaseURL: srv.URL}).ChatStream(testContext(t), simpleRequest())
+		srv := providertest.NewServer(t, jsonHandler(nil, 200, `{"candidates":[{"content":{"parts":[{"text":"hi"}]}}]}`))
+		s, err := newTestClient(t, Config{BaseURL: srv.URL}).ChatStream(providertest.Context(t), simpleRequest())
 		if err != nil {
 			t.Fatalf("ChatStream() error = %v", err)
 		}
@@ -302,154 +250,8 @@ func TestChatStreamJSONBody(t *testing.T) {
 		}
 	})
 	t.Run("nothing in it", func(t *testing.T) {
-		srv := newServer(t, jsonHandler(nil, 200, `[]`))
-		s, err := newTestClient(t, Config{BaseURL: srv.URL}).ChatStream(testContext(t), simpleRequest())
-		if err == nil {
-			s.Close()
-		}
-		wantUpstream(t, err, llm.KindMalformed, true)
+		srv := providertest.NewServer(t, jsonHandler(nil, 200, `[]`))
+		err := providertest.ChatStreamError(t, newTestClient(t, Config{BaseURL: srv.URL}), simpleRequest())
+		providertest.WantUpstream(t, err, llm.KindMalformed, true)
 	})
-}
-
-func TestChatStreamSlowFirstByte(t *testing.T) {
-	release := make(chan struct{})
-	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
-		drain(r)
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	})
-	defer close(release)
-	c := newTestClient(t, Config{BaseURL: srv.URL, Timeout: 50 * time.Millisecond})
-	start := time.Now()
-	s, err := c.ChatStream(testContext(t), simpleRequest())
-	if err == nil {
-		s.Close()
-	}
-	ue := wantUpstream(t, err, llm.KindTimeout, true)
-	if !strings.Contains(ue.Error(), "no response headers within 50ms") {
-		t.Errorf("ChatStream() error = %v, want it to name the timeout", err)
-	}
-	if d := time.Since(start); d > 10*time.Second {
-		t.Errorf("ChatStream() took %v, want it to give up at the timeout", d)
-	}
-}
-
-// TestChatStreamTimeoutOnlyToHeaders checks that the timeout does not cut
-// a stream that answered in time but runs longer: the body is held back
-// until well after the timeout.
-func TestChatStreamTimeoutOnlyToHeaders(t *testing.T) {
-	const timeout = time.Second
-	release := make(chan struct{})
-	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
-		drain(r)
-		w.Header().Set("Content-Type", "text/event-stream")
-		w.WriteHeader(http.StatusOK)
-		w.(http.Flusher).Flush()
-		select {
-		case <-release:
-		case <-r.Context().Done():
-			return
-		}
-		for _, e := range textStream {
-			io.WriteString(w, e)
-			w.(http.Flusher).Flush()
-		}
-	})
-	c := newTestClient(t, Config{BaseURL: srv.URL, Timeout: timeout})
-	s, err := c.ChatStream(testContext(t), simpleRequest())
-	if err != nil {
-		t.Fatalf("ChatStream() error = %v", err)
-	}
-	time.Sleep(timeout + timeout/5)
-	close(release)
-	got, err := llm.Collect(s)
-	if err != nil {
-		t.Fatalf("Collect() error = %v", err)
-	}
-	if got.Message.Content != unaryTextWant.Message.Content {
-		t.Errorf("Content = %q, want %q", got.Message.Content, unaryTextWant.Message.Content)
-	}
-}
-
-// blockingStream is a handler that sends one chunk and then waits for the
-// client to go away, reporting that on upstreamDone.
-func blockingStream(upstreamDone chan<- struct{}) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		defer close(upstreamDone)
-		drain(r)
-		w.Header().Set("Content-Type", "text/event-stream")
-		io.WriteString(w, textStream[1])
-		w.(http.Flusher).Flush()
-		<-r.Context().Done()
-	}
-}
-
-func TestChatStreamCallerCancels(t *testing.T) {
-	upstreamDone := make(chan struct{})
-	srv := newServer(t, blockingStream(upstreamDone))
-	ctx, cancel := context.WithCancel(testContext(t))
-	defer cancel()
-	s, err := newTestClient(t, Config{BaseURL: srv.URL}).ChatStream(ctx, simpleRequest())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if c, err := s.Recv(); err != nil || c.Content != "Hello! How" {
-		t.Fatalf("Recv() = %+v, %v; want the first chunk", c, err)
-	}
-	cancel()
-	_, err = s.Recv()
-	wantUpstream(t, err, llm.KindCanceled, false)
-	select {
-	case <-upstreamDone:
-	case <-testContext(t).Done():
-		t.Fatal("the upstream request was not cancelled")
-	}
-}
-
-func TestChatStreamCloseDuringRecv(t *testing.T) {
-	upstreamDone := make(chan struct{})
-	srv := newServer(t, blockingStream(upstreamDone))
-	s, err := newTestClient(t, Config{BaseURL: srv.URL}).ChatStream(testContext(t), simpleRequest())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Recv(); err != nil {
-		t.Fatal(err)
-	}
-	recvErr := make(chan error, 1)
-	go func() {
-		_, err := s.Recv() // blocks: the upstream sends nothing more
-		recvErr <- err
-	}()
-	var wg sync.WaitGroup
-	for range 3 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := s.Close(); err != nil {
-				t.Errorf("Close() = %v, want nil", err)
-			}
-		}()
-	}
-	wg.Wait()
-	select {
-	case err := <-recvErr:
-		ue := wantUpstream(t, err, llm.KindCanceled, false)
-		if !errors.Is(ue, errStreamClosed) {
-			t.Errorf("Recv() error = %v, want it to say the stream was closed", err)
-		}
-	case <-testContext(t).Done():
-		t.Fatal("Recv() did not return after Close()")
-	}
-	select {
-	case <-upstreamDone:
-	case <-testContext(t).Done():
-		t.Fatal("the upstream request was not cancelled")
-	}
-	if _, err := s.Recv(); err == nil {
-		t.Error("Recv() after Close() succeeded, want an error")
-	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/llmgateway/llmgateway/llm"
+	"github.com/llmgateway/llmgateway/providers/internal/upstream"
 )
 
 // The request body of generateContent and streamGenerateContent.
@@ -558,13 +559,7 @@ func (c *Client) toResponse(w *generateResponse, status int) (*llm.Response, err
 		return nil, err
 	}
 	if !d.finished && firstCandidate(w.Candidates) == nil {
-		return nil, &llm.UpstreamError{
-			Provider:   c.name,
-			Kind:       llm.KindMalformed,
-			StatusCode: status,
-			Retryable:  llm.KindMalformed.Retryable(),
-			Message:    "response has no candidates and no prompt block reason",
-		}
+		return nil, upstream.Malformed(c.name, status, "response has no candidates and no prompt block reason", nil)
 	}
 	return responseFromChunk(&ch, &d, w.ResponseID), nil
 }

@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"mime"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/llmgateway/llmgateway/llm"
-	"github.com/llmgateway/llmgateway/providers/internal/sse"
 	"github.com/llmgateway/llmgateway/providers/internal/upstream"
 )
 
@@ -41,21 +39,17 @@ type Config struct {
 type Option func(*options)
 
 type options struct {
-	httpClient       *http.Client
-	endpoint         func(model string) string
-	authHeader       string
-	authPrefix       string
-	headerFunc       func(ctx context.Context, h http.Header) error
-	omitModel        bool
-	maxResponseBytes int64
-	maxEventBytes    int
+	limits     upstream.Limits
+	endpoint   func(model string) string
+	authHeader string
+	authPrefix string
+	headerFunc func(ctx context.Context, h http.Header) error
+	omitModel  bool
 }
 
 var defaultOptions = options{
-	authHeader:       "Authorization",
-	authPrefix:       "Bearer ",
-	maxResponseBytes: 32 << 20,
-	maxEventBytes:    sse.DefaultMaxEventSize,
+	authHeader: "Authorization",
+	authPrefix: "Bearer ",
 }
 
 // WithHTTPClient sets the HTTP client. Default: a client over
@@ -63,7 +57,7 @@ var defaultOptions = options{
 // client should have no Timeout, which would cut streams; use
 // Config.Timeout.
 func WithHTTPClient(hc *http.Client) Option {
-	return func(o *options) { o.httpClient = hc }
+	return func(o *options) { o.limits.SetHTTPClient(hc) }
 }
 
 // WithEndpoint sets the function that returns the full chat completions URL
@@ -104,34 +98,21 @@ func WithOmitModel() Option {
 // WithMaxResponseBytes bounds the size of a unary response body. Default
 // 32 MiB. Values below 1 keep the default.
 func WithMaxResponseBytes(n int64) Option {
-	return func(o *options) {
-		if n > 0 {
-			o.maxResponseBytes = n
-		}
-	}
+	return func(o *options) { o.limits.SetMaxResponseBytes(n) }
 }
 
 // WithMaxEventBytes bounds the size of one streamed event. Default
 // sse.DefaultMaxEventSize (1 MiB). Values below 1 keep the default.
 func WithMaxEventBytes(n int) Option {
-	return func(o *options) {
-		if n > 0 {
-			o.maxEventBytes = n
-		}
-	}
+	return func(o *options) { o.limits.SetMaxEventBytes(n) }
 }
 
 // Client calls one OpenAI-compatible API. It is safe for concurrent use.
 type Client struct {
-	name    string
-	url     string // BaseURL + /chat/completions, when no endpoint func is set
-	opts    options
-	header  http.Header
-	hc      *http.Client
-	timeout time.Duration
-
-	callTimeout   error // cause of a Chat attempt's timeout
-	headerTimeout error // cause of a ChatStream attempt's timeout
+	name string
+	url  string // BaseURL + /chat/completions, when no endpoint func is set
+	opts options
+	call *upstream.Caller
 }
 
 // New returns a Client for cfg. It fails with an error saying what to fix
@@ -147,7 +128,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	fail := func(format string, args ...any) (*Client, error) {
 		return nil, fmt.Errorf("openai config %q: "+format, append([]any{cfg.Name}, args...)...)
 	}
-	c := &Client{name: cfg.Name, opts: o, hc: o.httpClient, timeout: cfg.Timeout}
+	c := &Client{name: cfg.Name, opts: o}
 	if o.endpoint == nil {
 		u, err := chatURL(cfg.BaseURL)
 		if err != nil {
@@ -158,42 +139,17 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	if cfg.Timeout < 0 {
 		return fail("Timeout is %v; want 0 (no timeout) or more", cfg.Timeout)
 	}
-	c.header = make(http.Header)
-	if cfg.APIKey != "" {
-		if !validHeaderName(o.authHeader) {
-			return fail("auth header name %q is not a valid HTTP header name", o.authHeader)
-		}
-		if !validHeaderValue(o.authPrefix) {
-			return fail("auth header prefix %q contains control characters", o.authPrefix)
-		}
-		if strings.TrimSpace(cfg.APIKey) != cfg.APIKey || !validHeaderValue(cfg.APIKey) {
-			return fail("APIKey has surrounding whitespace or control characters; check how it was loaded (a trailing newline from a file?)")
-		}
-		c.header.Set(o.authHeader, o.authPrefix+cfg.APIKey)
-	}
-	for k, v := range cfg.Headers {
-		if !validHeaderName(k) {
-			return fail("Headers: %q is not a valid HTTP header name", k)
-		}
-		if !validHeaderValue(v) {
-			return fail("Headers: the value of %q contains control characters", k)
-		}
+	header, err := upstream.NewHeader(o.authHeader, o.authPrefix, cfg.APIKey, cfg.Headers, func(k string) error {
 		switch http.CanonicalHeaderKey(k) {
 		case "Host", "Content-Length", "Transfer-Encoding", "Connection":
-			return fail("Headers: %s is set by the HTTP client and cannot be configured", k)
+			return fmt.Errorf("Headers: %s is set by the HTTP client and cannot be configured", k)
 		}
-		if cfg.APIKey != "" && http.CanonicalHeaderKey(k) == http.CanonicalHeaderKey(o.authHeader) {
-			return fail("Headers sets %s, which APIKey already sets; set only one of them", k)
-		}
-		c.header.Set(k, v)
+		return nil
+	})
+	if err != nil {
+		return fail("%w", err)
 	}
-	if c.hc == nil {
-		c.hc = upstream.NewHTTPClient()
-	}
-	if cfg.Timeout > 0 {
-		c.callTimeout = fmt.Errorf("no response within %v: %w", cfg.Timeout, context.DeadlineExceeded)
-		c.headerTimeout = fmt.Errorf("no response headers within %v: %w", cfg.Timeout, context.DeadlineExceeded)
-	}
+	c.call = upstream.NewCaller(upstream.CallerConfig{Provider: cfg.Name, Header: header, Timeout: cfg.Timeout}, o.limits)
 	return c, nil
 }
 
@@ -224,7 +180,7 @@ func chatURL(base string) (string, error) {
 // CloseIdleConnections closes the idle connections of the client's HTTP
 // transport, for shutdown or after a configuration change.
 func (c *Client) CloseIdleConnections() {
-	c.hc.CloseIdleConnections()
+	c.call.CloseIdleConnections()
 }
 
 // Chat sends req and returns the complete response.
@@ -233,24 +189,9 @@ func (c *Client) Chat(ctx context.Context, req *llm.Request) (*llm.Response, err
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", c.name, err)
 	}
-	if c.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, c.timeout, c.callTimeout)
-		defer cancel()
-	}
-	httpReq, err := c.newRequest(ctx, req.Model, body, false)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.hc.Do(httpReq)
-	if err != nil {
-		return nil, upstream.FromTransportError(ctx, c.name, err)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, c.errorFromResponse(resp)
-	}
 	var w chatResponse
-	if err := upstream.ReadJSON(ctx, c.name, resp, c.opts.maxResponseBytes, &w); err != nil {
+	resp, err := c.call.Unary(ctx, c.requestFunc(req.Model, body, false), c.errorFromResponse, &w)
+	if err != nil {
 		return nil, err
 	}
 	return c.toResponse(&w, resp.StatusCode)
@@ -264,50 +205,32 @@ func (c *Client) ChatStream(ctx context.Context, req *llm.Request) (llm.Stream, 
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", c.name, err)
 	}
-	sctx, cancel := context.WithCancelCause(ctx)
-	httpReq, err := c.newRequest(sctx, req.Model, body, true)
+	o, err := c.call.Stream(ctx, c.requestFunc(req.Model, body, true), c.errorFromResponse)
 	if err != nil {
-		cancel(nil)
 		return nil, err
 	}
-	var timer *time.Timer
-	if c.timeout > 0 {
-		timer = time.AfterFunc(c.timeout, func() { cancel(c.headerTimeout) })
-	}
-	resp, err := c.hc.Do(httpReq)
-	if timer != nil && !timer.Stop() {
-		// The timeout fired, whether or not Do saw it before returning.
-		if err == nil {
-			resp.Body.Close()
-			err = context.Cause(sctx)
-		}
-	}
-	if err != nil {
-		ue := upstream.FromTransportError(sctx, c.name, err)
-		cancel(nil)
-		return nil, ue
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		ue := c.errorFromResponse(resp)
-		cancel(nil)
-		return nil, ue
-	}
-	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "application/json" {
+	if o.IsJSON() {
 		// The server ignored stream:true (or reports an error with 200):
 		// read the unary answer and replay it as a stream.
 		var w chatResponse
-		err := upstream.ReadJSON(sctx, c.name, resp, c.opts.maxResponseBytes, &w)
-		cancel(nil)
+		if err := o.ReadJSON(&w); err != nil {
+			return nil, err
+		}
+		r, err := c.toResponse(&w, o.Response.StatusCode)
 		if err != nil {
 			return nil, err
 		}
-		r, err := c.toResponse(&w, resp.StatusCode)
-		if err != nil {
-			return nil, err
-		}
-		return newReplayStream(r), nil
+		return replay(r), nil
 	}
-	return c.newStream(sctx, cancel, resp.Body), nil
+	return c.newStream(o), nil
+}
+
+// requestFunc returns the function that builds the HTTP request of a chat
+// body for an attempt.
+func (c *Client) requestFunc(model string, body *chatRequest, stream bool) upstream.RequestFunc {
+	return func(ctx context.Context) (*http.Request, error) {
+		return c.newRequest(ctx, model, body, stream)
+	}
 }
 
 // newRequest builds the HTTP request for a chat body.
@@ -316,14 +239,9 @@ func (c *Client) newRequest(ctx context.Context, model string, body *chatRequest
 	if c.opts.endpoint != nil {
 		u = c.opts.endpoint(model)
 	}
-	req, err := upstream.NewJSONRequest(ctx, u, body, c.header)
+	req, err := c.call.NewRequest(ctx, u, body, stream)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", c.name, err)
-	}
-	if stream {
-		req.Header.Set("Accept", "text/event-stream")
-	} else {
-		req.Header.Set("Accept", "application/json")
 	}
 	if c.opts.headerFunc != nil {
 		if err := c.opts.headerFunc(ctx, req.Header); err != nil {
@@ -340,43 +258,8 @@ func (c *Client) newRequest(ctx context.Context, model string, body *chatRequest
 }
 
 // errorFromResponse maps a non-2xx response, reading OpenAI's error body.
-func (c *Client) errorFromResponse(resp *http.Response) *llm.UpstreamError {
-	var obj *wireError
-	ue := upstream.ErrorFromResponse(c.name, resp, func(b []byte) string {
-		obj = parseErrorBody(b)
-		if obj == nil {
-			return ""
-		}
-		return obj.describe()
-	})
+func (c *Client) errorFromResponse(_ context.Context, resp *http.Response) *llm.UpstreamError {
+	ue, obj := upstream.ErrorObjectFromResponse(c.name, resp, parseErrorBody, (*wireError).describe)
 	refineKind(ue, obj)
 	return ue
-}
-
-// validHeaderName reports whether s is an HTTP token (RFC 9110 5.1).
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// validHeaderValue reports whether s holds no control characters other
-// than horizontal tab.
-func validHeaderValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < ' ' && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }

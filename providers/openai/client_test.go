@@ -6,11 +6,11 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/llmgateway/llmgateway/llm"
+	"github.com/llmgateway/llmgateway/providers/internal/providertest"
 )
 
 func TestNewConfigErrors(t *testing.T) {
@@ -39,9 +39,7 @@ func TestNewConfigErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := New(tt.give, tt.giveOpts...)
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("New(%+v) = %v, %v; want an error containing %q", tt.give, c, err, tt.wantErr)
-			}
+			providertest.WantNewError(t, tt.give, c, err, tt.wantErr)
 		})
 	}
 }
@@ -168,26 +166,10 @@ func TestRequestBody(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx := testContext(t)
-			var rc recorder
-			h := jsonHandler(&rc, 200, unaryTextBody)
-			if tt.giveStream {
-				h = sseHandler(&rc, textStream...)
-			}
-			srv := newServer(t, h)
-			c := newTestClient(t, Config{BaseURL: srv.URL}, tt.giveOpts...)
-			if tt.giveStream {
-				s, err := c.ChatStream(ctx, tt.give)
-				if err != nil {
-					t.Fatalf("ChatStream() error = %v", err)
-				}
-				if _, err := readStream(t, s); err != nil {
-					t.Fatalf("reading stream: %v", err)
-				}
-			} else if _, err := c.Chat(ctx, tt.give); err != nil {
-				t.Fatalf("Chat() error = %v", err)
-			}
-			jsonEqual(t, rc.last(t).Body, tt.want)
+			got := suite().Exchange(t, func(url string) providertest.Provider {
+				return newTestClient(t, Config{BaseURL: url}, tt.giveOpts...)
+			}, tt.give, tt.giveStream)
+			providertest.JSONEqual(t, got.Body, tt.want)
 		})
 	}
 }
@@ -213,30 +195,8 @@ func TestRequestValidation(t *testing.T) {
 		{"tool choice function without name", &llm.Request{Model: "m", Messages: msgs, ToolChoice: &llm.ToolChoice{Mode: llm.ToolChoiceFunction}}, "names none"},
 		{"tool choice unknown mode", &llm.Request{Model: "m", Messages: msgs, ToolChoice: &llm.ToolChoice{Mode: "any"}}, `mode "any" is unknown`},
 	}
-	var rc recorder
-	srv := newServer(t, jsonHandler(&rc, 200, unaryTextBody))
-	c := newTestClient(t, Config{BaseURL: srv.URL})
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ctx := testContext(t)
-			_, err := c.Chat(ctx, tt.give)
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.HasPrefix(err.Error(), "test: ") {
-				t.Errorf("Chat() error = %v, want one starting %q and containing %q", err, "test: ", tt.wantErr)
-			}
-			if _, ok := llm.AsUpstream(err); ok {
-				t.Errorf("Chat() error = %v is an upstream error, want a request error", err)
-			}
-			s, err := c.ChatStream(ctx, tt.give)
-			if err == nil {
-				s.Close()
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("ChatStream() error = %v, want one containing %q", err, tt.wantErr)
-			}
-		})
-	}
-	if n := rc.count(); n != 0 {
-		t.Errorf("the server received %d requests, want none for invalid requests", n)
+		t.Run(tt.name, func(t *testing.T) { suite().Reject(t, tt.give, tt.wantErr) })
 	}
 }
 
@@ -289,104 +249,68 @@ func TestHeaders(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx := testContext(t)
-			var rc recorder
-			h := jsonHandler(&rc, 200, unaryTextBody)
-			if tt.giveStream {
-				h = sseHandler(&rc, textStream...)
-			}
-			srv := newServer(t, h)
-			tt.give.BaseURL = srv.URL + "/v1"
-			c := newTestClient(t, tt.give, tt.giveOpts...)
-			if tt.giveStream {
-				s, err := c.ChatStream(ctx, simpleRequest())
-				if err != nil {
-					t.Fatal(err)
-				}
-				s.Close()
-			} else if _, err := c.Chat(ctx, simpleRequest()); err != nil {
-				t.Fatal(err)
-			}
-			got := rc.last(t).Header
-			for k, want := range tt.wantHeaders {
-				if v := got.Get(k); v != want {
-					t.Errorf("header %s = %q, want %q", k, v, want)
-				}
-			}
+			got := suite().Exchange(t, func(url string) providertest.Provider {
+				tt.give.BaseURL = url + "/v1"
+				return newTestClient(t, tt.give, tt.giveOpts...)
+			}, simpleRequest(), tt.giveStream)
+			providertest.CheckHeaders(t, got.Header, tt.wantHeaders)
 		})
 	}
 }
 
 func TestHeaderFuncError(t *testing.T) {
-	var rc recorder
-	srv := newServer(t, jsonHandler(&rc, 200, unaryTextBody))
+	var rc providertest.Recorder
+	srv := providertest.NewServer(t, jsonHandler(&rc, 200, unaryTextBody))
 	tokenErr := errors.New("token endpoint unreachable")
 	c := newTestClient(t, Config{BaseURL: srv.URL}, WithHeaderFunc(func(context.Context, http.Header) error { return tokenErr }))
-	_, err := c.Chat(testContext(t), simpleRequest())
-	wantUpstream(t, err, llm.KindAuth, false)
+	_, err := c.Chat(providertest.Context(t), simpleRequest())
+	providertest.WantUpstream(t, err, llm.KindAuth, false)
 	if !errors.Is(err, tokenErr) {
 		t.Errorf("Chat() error = %v, want it to wrap %v", err, tokenErr)
 	}
 
 	overloaded := &llm.UpstreamError{Provider: "test", Kind: llm.KindOverloaded, Retryable: true}
 	c = newTestClient(t, Config{BaseURL: srv.URL}, WithHeaderFunc(func(context.Context, http.Header) error { return overloaded }))
-	if _, err := c.ChatStream(testContext(t), simpleRequest()); err != overloaded {
+	if _, err := c.ChatStream(providertest.Context(t), simpleRequest()); err != overloaded {
 		t.Errorf("ChatStream() error = %v, want %v", err, overloaded)
 	}
-	if n := rc.count(); n != 0 {
+	if n := rc.Count(); n != 0 {
 		t.Errorf("the server received %d requests, want none", n)
 	}
 }
 
 func TestBaseURL(t *testing.T) {
-	tests := []struct {
-		give     string // appended to the server URL
-		wantPath string
-		wantRaw  string
-	}{
-		{give: "/v1", wantPath: "/v1/chat/completions"},
-		{give: "/v1/", wantPath: "/v1/chat/completions"},
-		{give: "/api/v1//", wantPath: "/api/v1/chat/completions"},
-		{give: "", wantPath: "/chat/completions"},
-		{give: "/", wantPath: "/chat/completions"},
-		{give: "/v1?tenant=a", wantPath: "/v1/chat/completions", wantRaw: "tenant=a"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.give, func(t *testing.T) {
-			var rc recorder
-			srv := newServer(t, jsonHandler(&rc, 200, unaryTextBody))
-			c := newTestClient(t, Config{BaseURL: srv.URL + tt.give})
-			if _, err := c.Chat(testContext(t), simpleRequest()); err != nil {
-				t.Fatal(err)
-			}
-			got := rc.last(t)
-			if got.Path != tt.wantPath || got.RawQuery != tt.wantRaw || got.Method != http.MethodPost {
-				t.Errorf("BaseURL %q: request %s %s?%s, want POST %s?%s", tt.give, got.Method, got.Path, got.RawQuery, tt.wantPath, tt.wantRaw)
-			}
-		})
-	}
+	// Each base URL is appended to the fake upstream's.
+	suite().CheckBaseURLs(t, []providertest.BaseURLCase{
+		{Give: "/v1", WantPath: "/v1/chat/completions"},
+		{Give: "/v1/", WantPath: "/v1/chat/completions"},
+		{Give: "/api/v1//", WantPath: "/api/v1/chat/completions"},
+		{Give: "", WantPath: "/chat/completions"},
+		{Give: "/", WantPath: "/chat/completions"},
+		{Give: "/v1?tenant=a", WantPath: "/v1/chat/completions", WantRawQuery: "tenant=a"},
+	})
 }
 
 // TestAzureStyleAddressing shows the hooks the Azure adapter uses: the URL
 // names the deployment, the key goes in api-key, and the body has no model.
 func TestAzureStyleAddressing(t *testing.T) {
-	var rc recorder
-	srv := newServer(t, jsonHandler(&rc, 200, unaryTextBody))
+	var rc providertest.Recorder
+	srv := providertest.NewServer(t, jsonHandler(&rc, 200, unaryTextBody))
 	endpoint := func(model string) string {
 		return srv.URL + "/openai/deployments/" + url.PathEscape(model) + "/chat/completions?api-version=2024-10-21"
 	}
 	c := newTestClient(t, Config{Name: "test", APIKey: "azure-key"}, WithEndpoint(endpoint), WithAuthHeader("api-key", ""), WithOmitModel())
 	req := simpleRequest()
 	req.Model = "my-gpt4o"
-	if _, err := c.Chat(testContext(t), req); err != nil {
+	if _, err := c.Chat(providertest.Context(t), req); err != nil {
 		t.Fatal(err)
 	}
-	got := rc.last(t)
+	got := rc.Last(t)
 	if got.Path != "/openai/deployments/my-gpt4o/chat/completions" || got.RawQuery != "api-version=2024-10-21" {
 		t.Errorf("request URL = %s?%s, want the deployment URL", got.Path, got.RawQuery)
 	}
 	if got.Header.Get("api-key") != "azure-key" || got.Header.Get("Authorization") != "" {
 		t.Errorf("headers = %v, want api-key and no Authorization", got.Header)
 	}
-	jsonEqual(t, got.Body, `{"messages":[{"role":"user","content":"Hello!"}]}`)
+	providertest.JSONEqual(t, got.Body, `{"messages":[{"role":"user","content":"Hello!"}]}`)
 }

@@ -1,138 +1,70 @@
 package openai
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
-	"strings"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/google/go-cmp/cmp"
 	"go.uber.org/goleak"
 
 	"github.com/llmgateway/llmgateway/llm"
+	"github.com/llmgateway/llmgateway/providers/internal/providertest"
+	"github.com/llmgateway/llmgateway/providers/internal/upstream"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// testContext returns a context bounded by a generous test timeout.
-func testContext(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// newServer starts an httptest server closed at the end of the test. The
-// request body is read before h runs, as a real API server does, so that
-// the server notices when the client goes away (r.Context() is done).
-func newServer(t testing.TB, h http.HandlerFunc) *httptest.Server {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		h(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	return srv
-}
-
-// waitClientGone blocks until the client abandons r, and reports whether
-// it did; it gives up after a bound so that a failing test cannot hang the
-// server's shutdown.
-func waitClientGone(r *http.Request) bool {
-	select {
-	case <-r.Context().Done():
-		return true
-	case <-time.After(20 * time.Second):
-		return false
-	}
-}
-
 // newTestClient returns a client for cfg, with "test" as the default name,
 // whose idle connections are closed at the end of the test.
 func newTestClient(t testing.TB, cfg Config, opts ...Option) *Client {
 	if cfg.Name == "" {
-		cfg.Name = "test"
+		cfg.Name = providertest.Name
 	}
-	c, err := New(cfg, opts...)
-	if err != nil {
-		t.Fatalf("New(%+v) error = %v", cfg, err)
-	}
-	t.Cleanup(c.CloseIdleConnections)
-	return c
+	return providertest.NewClient(t, New, cfg, opts...)
 }
 
-// recorded is what a test server saw of one request.
-type recorded struct {
-	Method   string
-	Path     string
-	RawQuery string
-	Header   http.Header
-	Body     []byte
-}
-
-// recorder records the requests a test server receives.
-type recorder struct {
-	mu   sync.Mutex
-	reqs []recorded
-}
-
-func (rc *recorder) record(r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	rc.reqs = append(rc.reqs, recorded{Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Header: r.Header.Clone(), Body: body})
-}
-
-func (rc *recorder) last(t testing.TB) recorded {
-	t.Helper()
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	if len(rc.reqs) == 0 {
-		t.Fatal("the server received no request")
-	}
-	return rc.reqs[len(rc.reqs)-1]
-}
-
-func (rc *recorder) count() int {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return len(rc.reqs)
-}
-
-// jsonHandler records each request and answers status with body.
-func jsonHandler(rc *recorder, status int, body string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if rc != nil {
-			rc.record(r)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		io.WriteString(w, body)
+// suite describes the adapter to the tests every adapter shares.
+func suite() providertest.Suite {
+	return providertest.Suite{
+		New: func(t testing.TB, s providertest.Settings) providertest.Provider {
+			return newTestClient(t, Config{BaseURL: s.BaseURL, Timeout: s.Timeout},
+				WithHTTPClient(s.HTTPClient), WithMaxResponseBytes(s.MaxResponseBytes), WithMaxEventBytes(s.MaxEventBytes))
+		},
+		Request:              simpleRequest,
+		JSONHeader:           http.Header{"Content-Type": {"application/json"}},
+		SSEHeader:            http.Header{"Content-Type": {"text/event-stream; charset=utf-8"}},
+		TextBody:             unaryTextBody,
+		TextEvents:           textStream,
+		TextContent:          "Hello world!",
+		StreamHead:           2,
+		FirstContent:         "Hello",
+		PartialBody:          `{"id":"a","choices":[`,
+		StreamTimeoutMessage: "no response headers within 50ms",
+		ReplayBody:           unaryToolBody,
+		ReplayWant:           unaryToolWant,
+		ReplayErrorBody:      `{"error":{"message":"no capacity","type":"overloaded_error"}}`,
+		ReplayErrorKind:      llm.KindOverloaded,
+		ErrorCases:           errorCases,
+		ErrClosed:            upstream.ErrStreamClosed,
 	}
 }
 
-// sseHandler records each request and answers with the raw SSE events,
-// flushing after each.
-func sseHandler(rc *recorder, events ...string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if rc != nil {
-			rc.record(r)
-		}
-		w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
-		w.WriteHeader(http.StatusOK)
-		for _, e := range events {
-			io.WriteString(w, e)
-			w.(http.Flusher).Flush()
-		}
-	}
+func TestTransport(t *testing.T) {
+	suite().Run(t)
+}
+
+// jsonHandler records each request in rc, when not nil, and answers status
+// with body.
+func jsonHandler(rc *providertest.Recorder, status int, body string) http.HandlerFunc {
+	return suite().JSON(rc, status, body)
+}
+
+// sseHandler records each request in rc, when not nil, and answers with the
+// raw SSE events, flushing after each.
+func sseHandler(rc *providertest.Recorder, events ...string) http.HandlerFunc {
+	return suite().SSE(rc, events...)
 }
 
 // The fixtures below follow the documented OpenAI wire format.
@@ -183,7 +115,7 @@ var unaryToolBody = `{
           {
             "id": "call_abc123",
             "type": "function",
-            "function": {"name": "get_current_weather", "arguments": ` + mustJSON(weatherArgs) + `}
+            "function": {"name": "get_current_weather", "arguments": ` + providertest.MustJSON(weatherArgs) + `}
           }
         ],
         "refusal": null
@@ -199,14 +131,6 @@ var unaryToolBody = `{
     "completion_tokens_details": {"reasoning_tokens": 0, "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}
   }
 }`
-
-func mustJSON(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return string(b)
-}
 
 // chunk returns one chat.completion.chunk event with the given delta and
 // finish reason (a JSON value).
@@ -238,7 +162,7 @@ func toolStream(n int) []string {
 	}
 	for args := weatherArgs; args != ""; {
 		k := min(n, len(args))
-		evs = append(evs, chunk(`{"tool_calls":[{"index":0,"function":{"arguments":`+mustJSON(args[:k])+`}}]}`, "null"))
+		evs = append(evs, chunk(`{"tool_calls":[{"index":0,"function":{"arguments":`+providertest.MustJSON(args[:k])+`}}]}`, "null"))
 		args = args[k:]
 	}
 	return append(evs,
@@ -251,56 +175,4 @@ func toolStream(n int) []string {
 // simpleRequest is a minimal valid request.
 func simpleRequest() *llm.Request {
 	return &llm.Request{Model: "gpt-4o-mini", Messages: []llm.Message{{Role: llm.RoleUser, Content: "Hello!"}}}
-}
-
-// readStream reads s to the end, returning the chunks and the final error
-// (nil at io.EOF).
-func readStream(t testing.TB, s llm.Stream) ([]llm.Chunk, error) {
-	t.Helper()
-	defer s.Close()
-	var chunks []llm.Chunk
-	for range 10000 {
-		c, err := s.Recv()
-		if err == io.EOF {
-			return chunks, nil
-		}
-		if err != nil {
-			return chunks, err
-		}
-		chunks = append(chunks, c)
-	}
-	t.Fatal("stream did not end after 10000 chunks")
-	return nil, nil
-}
-
-// wantUpstream checks that err is an *llm.UpstreamError of the given kind
-// and retryability, and returns it.
-func wantUpstream(t testing.TB, err error, kind llm.ErrorKind, retryable bool) *llm.UpstreamError {
-	t.Helper()
-	ue, ok := llm.AsUpstream(err)
-	if !ok {
-		t.Fatalf("error = %v (%T), want an *llm.UpstreamError of kind %s", err, err, kind)
-	}
-	if ue.Kind != kind || ue.Retryable != retryable {
-		t.Errorf("error = %v: kind %s retryable %v, want kind %s retryable %v", err, ue.Kind, ue.Retryable, kind, retryable)
-	}
-	if ue.Provider != "test" {
-		t.Errorf("error = %v: provider %q, want %q", err, ue.Provider, "test")
-	}
-	return ue
-}
-
-// jsonEqual compares two JSON documents semantically.
-func jsonEqual(t testing.TB, got []byte, want string) {
-	t.Helper()
-	var g, w any
-	if err := json.Unmarshal(got, &g); err != nil {
-		t.Fatalf("request body %q is not JSON: %v", got, err)
-	}
-	if err := json.Unmarshal([]byte(want), &w); err != nil {
-		t.Fatalf("golden body is not JSON: %v", err)
-	}
-	if diff := cmp.Diff(w, g); diff != "" {
-		t.Errorf("request body mismatch (-want +got):\n%s\ngot: %s", diff, strings.TrimSpace(string(got)))
-	}
 }

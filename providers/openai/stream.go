@@ -2,20 +2,14 @@ package openai
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
-	"sync"
-	"sync/atomic"
 
 	"github.com/llmgateway/llmgateway/llm"
 	"github.com/llmgateway/llmgateway/providers/internal/sse"
 	"github.com/llmgateway/llmgateway/providers/internal/upstream"
 )
-
-// errStreamClosed is the cause of a stream's cancellation by Close.
-var errStreamClosed = errors.New("stream closed")
 
 // doneMarker is the data of the event that ends an OpenAI stream.
 var doneMarker = []byte("[DONE]")
@@ -25,18 +19,12 @@ var doneMarker = []byte("[DONE]")
 // Recv must be called from one goroutine at a time; Close may be called
 // from any goroutine, at any time, more than once.
 type stream struct {
-	provider string
-	ctx      context.Context
-	cancel   context.CancelCauseFunc
-	body     io.ReadCloser
-	events   *sse.Reader
+	upstream.EventStream
 
-	releaseOnce sync.Once
-	closed      atomic.Bool
+	provider string
 
 	// The fields below belong to Recv.
-	err      error // terminal: io.EOF or the failure
-	finished bool  // a finish reason was seen
+	finished bool // a finish reason was seen
 	usage    *llm.Usage
 	model    string
 	tools    toolIndexer
@@ -45,16 +33,14 @@ type stream struct {
 	dec      *json.Decoder // reads src; reused so that decoding state is too
 }
 
-var _ llm.Stream = (*stream)(nil)
+var (
+	_ llm.Stream       = (*stream)(nil)
+	_ upstream.Decoder = (*stream)(nil)
+)
 
-func (c *Client) newStream(ctx context.Context, cancel context.CancelCauseFunc, body io.ReadCloser) *stream {
-	s := &stream{
-		provider: c.name,
-		ctx:      ctx,
-		cancel:   cancel,
-		body:     body,
-		events:   sse.NewReader(body, sse.WithMaxEventSize(c.opts.maxEventBytes)),
-	}
+func (c *Client) newStream(o upstream.Opened) *stream {
+	s := &stream{provider: c.name}
+	o.Start(&s.EventStream)
 	s.dec = json.NewDecoder(&s.src)
 	return s
 }
@@ -68,39 +54,27 @@ func (c *Client) newStream(ctx context.Context, cancel context.CancelCauseFunc, 
 // chunk with the finish reason, when the stream ends. A stream without
 // usage reports none.
 func (s *stream) Recv() (llm.Chunk, error) {
-	if s.err != nil {
-		return llm.Chunk{}, s.err
+	return s.NextChunk(s)
+}
+
+// Decode maps one event: a chat.completion.chunk, [DONE], or an error.
+func (s *stream) Decode(ev sse.Event) (llm.Chunk, bool, error) {
+	data := bytes.TrimSpace(ev.Data)
+	if ev.Name == "error" {
+		e := parseErrorBody(data)
+		if e == nil {
+			e = &wireError{Message: string(data)}
+		}
+		return llm.Chunk{}, false, upstreamErrorFromObject(s.provider, e, 200)
 	}
-	if s.closed.Load() {
-		return s.fail(&llm.UpstreamError{Provider: s.provider, Kind: llm.KindCanceled, Err: errStreamClosed})
+	if len(data) == 0 {
+		return llm.Chunk{}, false, nil
 	}
-	for {
-		ev, err := s.events.Next()
-		if err != nil {
-			return s.endOnReadError(err)
-		}
-		data := bytes.TrimSpace(ev.Data)
-		if ev.Name == "error" {
-			e := parseErrorBody(data)
-			if e == nil {
-				e = &wireError{Message: string(data)}
-			}
-			return s.fail(upstreamErrorFromObject(s.provider, e, 200))
-		}
-		if len(data) == 0 {
-			continue
-		}
-		if bytes.Equal(data, doneMarker) {
-			return s.end()
-		}
-		c, ok, err := s.decode(data)
-		if err != nil {
-			return s.fail(err)
-		}
-		if ok {
-			return c, nil
-		}
+	if bytes.Equal(data, doneMarker) {
+		c, err := s.end()
+		return c, err == nil, nil
 	}
+	return s.decode(data)
 }
 
 // decode maps one chunk; ok is false when it carries nothing to return.
@@ -123,14 +97,7 @@ func (s *stream) decode(data []byte) (c llm.Chunk, ok bool, err error) {
 		}
 	}
 	if err != nil {
-		return c, false, &llm.UpstreamError{
-			Provider:   s.provider,
-			Kind:       llm.KindMalformed,
-			StatusCode: 200,
-			Retryable:  llm.KindMalformed.Retryable(),
-			Message:    "decoding stream chunk",
-			Err:        err,
-		}
+		return c, false, upstream.Malformed(s.provider, 200, "decoding stream chunk", err)
 	}
 	if w.Error != nil {
 		return c, false, upstreamErrorFromObject(s.provider, w.Error, 200)
@@ -190,8 +157,7 @@ func (s *stream) decode(data []byte) (c llm.Chunk, ok bool, err error) {
 // end finishes the stream normally: it returns the usage chunk if usage
 // was reported, and io.EOF from then on.
 func (s *stream) end() (llm.Chunk, error) {
-	s.err = io.EOF
-	s.release(nil)
+	s.Finish()
 	if s.usage != nil {
 		u := s.usage
 		s.usage = nil
@@ -200,58 +166,14 @@ func (s *stream) end() (llm.Chunk, error) {
 	return llm.Chunk{}, io.EOF
 }
 
-// endOnReadError handles the end of the event stream without [DONE].
-func (s *stream) endOnReadError(err error) (llm.Chunk, error) {
-	if s.closed.Load() {
-		return s.fail(&llm.UpstreamError{Provider: s.provider, Kind: llm.KindCanceled, Err: errStreamClosed})
+// EndOfEvents handles the end of the event stream without [DONE].
+func (s *stream) EndOfEvents(err error) (llm.Chunk, error) {
+	if s.finished && !s.Closed() && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
+		// Some servers end the body after the finish reason (and usage)
+		// without sending [DONE].
+		return s.end()
 	}
-	switch {
-	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-		if s.finished {
-			// Some servers end the body after the finish reason (and
-			// usage) without sending [DONE].
-			return s.end()
-		}
-		return s.fail(&llm.UpstreamError{
-			Provider:  s.provider,
-			Kind:      llm.KindConnection,
-			Retryable: true,
-			Message:   "stream ended before [DONE]",
-			Err:       err,
-		})
-	case errors.Is(err, sse.ErrTooLarge):
-		return s.fail(&llm.UpstreamError{
-			Provider:   s.provider,
-			Kind:       llm.KindMalformed,
-			StatusCode: 200,
-			Retryable:  llm.KindMalformed.Retryable(),
-			Err:        err,
-		})
-	}
-	return s.fail(upstream.FromTransportError(s.ctx, s.provider, err))
-}
-
-// fail ends the stream with err.
-func (s *stream) fail(err error) (llm.Chunk, error) {
-	s.err = err
-	s.release(nil)
-	return llm.Chunk{}, err
-}
-
-// release cancels the upstream request and closes the body, once.
-func (s *stream) release(cause error) {
-	s.releaseOnce.Do(func() {
-		s.cancel(cause)
-		s.body.Close()
-	})
-}
-
-// Close cancels the upstream request and releases the connection. A Recv
-// blocked in another goroutine returns a KindCanceled error.
-func (s *stream) Close() error {
-	s.closed.Store(true)
-	s.release(errStreamClosed)
-	return nil
+	return llm.Chunk{}, s.Fail(s.ReadError(err, "stream ended before [DONE]", ""))
 }
 
 // toolIndexer assigns the gateway's tool call indices to streamed
@@ -289,32 +211,14 @@ func (t *toolIndexer) slot(raw int, id, name string) int {
 	return t.n - 1
 }
 
-// replayStream replays a unary response, for servers that answer a
-// streamed request with a JSON body.
-type replayStream struct {
-	chunks []llm.Chunk
-	next   int
-}
-
-func newReplayStream(r *llm.Response) *replayStream {
-	c := llm.Chunk{Content: r.Message.Content, FinishReason: r.FinishReason, Model: r.Model}
-	for i, tc := range r.Message.ToolCalls {
-		c.ToolCalls = append(c.ToolCalls, llm.ToolCallDelta{Index: i, ID: tc.ID, Name: tc.Name, Arguments: tc.Arguments})
+// replay replays a unary response, for servers that answer a streamed
+// request with a JSON body: one chunk with the message and the finish
+// reason, then one with the usage, if there was any.
+func replay(r *llm.Response) llm.Stream {
+	c := llm.Chunk{Content: r.Message.Content, FinishReason: r.FinishReason, Model: r.Model, ToolCalls: upstream.ToolCallDeltas(r.Message.ToolCalls)}
+	if r.Usage == (llm.Usage{}) {
+		return upstream.Replay(c)
 	}
-	chunks := []llm.Chunk{c}
-	if r.Usage != (llm.Usage{}) {
-		u := r.Usage
-		chunks = append(chunks, llm.Chunk{Usage: &u, Model: r.Model})
-	}
-	return &replayStream{chunks: chunks}
+	u := r.Usage
+	return upstream.Replay(c, llm.Chunk{Usage: &u, Model: r.Model})
 }
-
-func (s *replayStream) Recv() (llm.Chunk, error) {
-	if s.next >= len(s.chunks) {
-		return llm.Chunk{}, io.EOF
-	}
-	s.next++
-	return s.chunks[s.next-1], nil
-}
-
-func (s *replayStream) Close() error { return nil }

@@ -1,31 +1,23 @@
 package openai
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/llmgateway/llmgateway/llm"
+	"github.com/llmgateway/llmgateway/providers/internal/providertest"
 )
 
 func usagePtr(u llm.Usage) *llm.Usage { return &u }
 
 func TestChatStreamText(t *testing.T) {
-	srv := newServer(t, sseHandler(nil, textStream...))
-	c := newTestClient(t, Config{BaseURL: srv.URL})
-	s, err := c.ChatStream(testContext(t), simpleRequest())
-	if err != nil {
-		t.Fatalf("ChatStream() error = %v", err)
-	}
-	got, err := readStream(t, s)
+	s := suite().StreamEvents(t, textStream...)
+	got, err := providertest.ReadStream(t, s)
 	if err != nil {
 		t.Fatalf("Recv() error = %v", err)
 	}
@@ -48,19 +40,13 @@ func TestChatStreamText(t *testing.T) {
 // TestChatStreamToolCallMatchesUnary assembles a streamed tool call from
 // fragments of several sizes and compares it with the unary answer.
 func TestChatStreamToolCallMatchesUnary(t *testing.T) {
-	unarySrv := newServer(t, jsonHandler(nil, 200, unaryToolBody))
-	unary, err := newTestClient(t, Config{BaseURL: unarySrv.URL}).Chat(testContext(t), simpleRequest())
+	unary, err := suite().Chat(t, unaryToolBody)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range []int{1, 3, 7, 1000} {
 		t.Run(fmt.Sprintf("fragments of %d bytes", n), func(t *testing.T) {
-			srv := newServer(t, sseHandler(nil, toolStream(n)...))
-			c := newTestClient(t, Config{BaseURL: srv.URL})
-			s, err := c.ChatStream(testContext(t), simpleRequest())
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := suite().StreamEvents(t, toolStream(n)...)
 			got, err := llm.Collect(s)
 			if err != nil {
 				t.Fatalf("Collect() error = %v", err)
@@ -116,12 +102,7 @@ func TestChatStreamParallelToolCalls(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newServer(t, sseHandler(nil, tt.give...))
-			c := newTestClient(t, Config{BaseURL: srv.URL})
-			s, err := c.ChatStream(testContext(t), simpleRequest())
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := suite().StreamEvents(t, tt.give...)
 			got, err := llm.Collect(s)
 			if err != nil {
 				t.Fatalf("Collect() error = %v", err)
@@ -182,13 +163,8 @@ func TestChatStreamUsageOnce(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newServer(t, sseHandler(nil, tt.give...))
-			c := newTestClient(t, Config{BaseURL: srv.URL})
-			s, err := c.ChatStream(testContext(t), simpleRequest())
-			if err != nil {
-				t.Fatal(err)
-			}
-			chunks, err := readStream(t, s)
+			s := suite().StreamEvents(t, tt.give...)
+			chunks, err := providertest.ReadStream(t, s)
 			if err != nil {
 				t.Fatalf("Recv() error = %v", err)
 			}
@@ -306,12 +282,7 @@ func TestChatStreamWireVariants(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newServer(t, sseHandler(nil, tt.give...))
-			c := newTestClient(t, Config{BaseURL: srv.URL})
-			s, err := c.ChatStream(testContext(t), simpleRequest())
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := suite().StreamEvents(t, tt.give...)
 			got, err := llm.Collect(s)
 			if err != nil {
 				t.Fatalf("Collect() error = %v", err)
@@ -446,14 +417,9 @@ func TestChatStreamFailures(t *testing.T) {
 			if h == nil {
 				h = sseHandler(nil, tt.give...)
 			}
-			srv := newServer(t, h)
-			c := newTestClient(t, Config{BaseURL: srv.URL}, WithMaxEventBytes(1024))
-			s, err := c.ChatStream(testContext(t), simpleRequest())
-			if err != nil {
-				t.Fatalf("ChatStream() error = %v, want the failure from Recv", err)
-			}
+			s := suite().Stream(t, providertest.Settings{MaxEventBytes: 1024}, h)
 			got, err := llm.Collect(s)
-			ue := wantUpstream(t, err, tt.wantKind, tt.wantRetryable)
+			ue := providertest.WantUpstream(t, err, tt.wantKind, tt.wantRetryable)
 			if got.Message.Content != tt.wantContent {
 				t.Errorf("content before the failure = %q, want %q", got.Message.Content, tt.wantContent)
 			}
@@ -469,191 +435,4 @@ func TestChatStreamFailures(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestChatStreamHeaderTimeout(t *testing.T) {
-	release := make(chan struct{})
-	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	})
-	defer close(release)
-	c := newTestClient(t, Config{BaseURL: srv.URL, Timeout: 50 * time.Millisecond})
-	s, err := c.ChatStream(testContext(t), simpleRequest())
-	if err == nil {
-		s.Close()
-	}
-	ue := wantUpstream(t, err, llm.KindTimeout, true)
-	if !strings.Contains(ue.Error(), "no response headers within 50ms") {
-		t.Errorf("ChatStream() error = %v, want it to name the header timeout", err)
-	}
-}
-
-// TestChatStreamTimeoutSparesBody checks that Timeout bounds only the wait
-// for headers: a stream whose body is slower than Timeout is not cut.
-func TestChatStreamTimeoutSparesBody(t *testing.T) {
-	const timeout = 500 * time.Millisecond
-	proceed := make(chan struct{})
-	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		w.WriteHeader(http.StatusOK)
-		w.(http.Flusher).Flush()
-		select {
-		case <-proceed:
-		case <-r.Context().Done():
-			return
-		}
-		for _, e := range textStream {
-			io.WriteString(w, e)
-		}
-	})
-	c := newTestClient(t, Config{BaseURL: srv.URL, Timeout: timeout})
-	s, err := c.ChatStream(testContext(t), simpleRequest())
-	if err != nil {
-		t.Fatalf("ChatStream() error = %v", err)
-	}
-	// Had the timer not been stopped with the headers, it fires in this wait.
-	time.Sleep(timeout + 300*time.Millisecond)
-	close(proceed)
-	got, err := llm.Collect(s)
-	if err != nil {
-		t.Fatalf("Collect() error = %v, want the slow stream to complete", err)
-	}
-	if got.Message.Content != "Hello world!" {
-		t.Errorf("content = %q, want %q", got.Message.Content, "Hello world!")
-	}
-}
-
-// blockingStreamServer sends one chunk, then waits for the client to go
-// away and reports it on the returned channel.
-func blockingStreamServer(t *testing.T) (*Client, <-chan struct{}) {
-	upstreamDone := make(chan struct{})
-	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		io.WriteString(w, chunk(`{"content":"first"}`, "null"))
-		w.(http.Flusher).Flush()
-		if waitClientGone(r) {
-			close(upstreamDone)
-		}
-	})
-	return newTestClient(t, Config{BaseURL: srv.URL}), upstreamDone
-}
-
-func waitUpstreamDone(t *testing.T, done <-chan struct{}) {
-	t.Helper()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the upstream request was not cancelled")
-	}
-}
-
-func TestChatStreamCallerCancels(t *testing.T) {
-	c, upstreamDone := blockingStreamServer(t)
-	ctx, cancel := context.WithCancel(testContext(t))
-	defer cancel()
-	s, err := c.ChatStream(ctx, simpleRequest())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	first, err := s.Recv()
-	if err != nil || first.Content != "first" {
-		t.Fatalf("Recv() = %+v, %v; want the first chunk", first, err)
-	}
-	time.AfterFunc(20*time.Millisecond, cancel)
-	_, err = s.Recv()
-	wantUpstream(t, err, llm.KindCanceled, false)
-	waitUpstreamDone(t, upstreamDone)
-}
-
-func TestChatStreamCallerDeadline(t *testing.T) {
-	c, upstreamDone := blockingStreamServer(t)
-	ctx, cancel := context.WithTimeout(testContext(t), time.Second)
-	defer cancel()
-	s, err := c.ChatStream(ctx, simpleRequest())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if _, err := s.Recv(); err != nil {
-		t.Fatal(err)
-	}
-	_, err = s.Recv()
-	wantUpstream(t, err, llm.KindTimeout, true)
-	waitUpstreamDone(t, upstreamDone)
-}
-
-func TestChatStreamCloseDuringRecv(t *testing.T) {
-	c, upstreamDone := blockingStreamServer(t)
-	s, err := c.ChatStream(testContext(t), simpleRequest())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Recv(); err != nil {
-		t.Fatal(err)
-	}
-	recvErr := make(chan error, 1)
-	go func() {
-		_, err := s.Recv()
-		recvErr <- err
-	}()
-	var wg sync.WaitGroup
-	for range 3 {
-		wg.Go(func() { s.Close() })
-	}
-	wg.Wait()
-	select {
-	case err := <-recvErr:
-		ue := wantUpstream(t, err, llm.KindCanceled, false)
-		if !errors.Is(ue, errStreamClosed) {
-			t.Errorf("Recv() error = %v, want it to say the stream was closed", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Recv() did not return after Close")
-	}
-	waitUpstreamDone(t, upstreamDone)
-	if err := s.Close(); err != nil {
-		t.Errorf("Close() again = %v, want nil", err)
-	}
-}
-
-func TestChatStreamCloseBeforeRecv(t *testing.T) {
-	c, upstreamDone := blockingStreamServer(t)
-	s, err := c.ChatStream(testContext(t), simpleRequest())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	_, err = s.Recv()
-	wantUpstream(t, err, llm.KindCanceled, false)
-	waitUpstreamDone(t, upstreamDone)
-}
-
-func TestChatStreamJSONFallback(t *testing.T) {
-	srv := newServer(t, jsonHandler(nil, 200, unaryToolBody))
-	c := newTestClient(t, Config{BaseURL: srv.URL})
-	s, err := c.ChatStream(testContext(t), simpleRequest())
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := llm.Collect(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := *unaryToolWant
-	want.ID = "" // a stream carries no response id
-	if diff := cmp.Diff(&want, got); diff != "" {
-		t.Errorf("replayed response mismatch (-want +got):\n%s", diff)
-	}
-
-	errSrv := newServer(t, jsonHandler(nil, 200, `{"error":{"message":"no capacity","type":"overloaded_error"}}`))
-	c = newTestClient(t, Config{BaseURL: errSrv.URL})
-	s, err = c.ChatStream(testContext(t), simpleRequest())
-	if err == nil {
-		s.Close()
-	}
-	wantUpstream(t, err, llm.KindOverloaded, true)
 }

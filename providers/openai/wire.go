@@ -235,18 +235,7 @@ func (e *wireError) code() string {
 
 // describe formats the error for logs.
 func (e *wireError) describe() string {
-	msg := e.Message
-	var attrs []string
-	if e.Type != "" {
-		attrs = append(attrs, "type="+e.Type)
-	}
-	if c := e.code(); c != "" {
-		attrs = append(attrs, "code="+c)
-	}
-	if len(attrs) > 0 {
-		msg += " (" + strings.Join(attrs, ", ") + ")"
-	}
-	return strings.TrimSpace(msg)
+	return upstream.Describe(e.Message, "type", e.Type, "code", e.code())
 }
 
 // rawString returns a JSON string's value, a number's text, or "" for
@@ -360,14 +349,7 @@ func streamErrorKind(e *wireError) llm.ErrorKind {
 // upstreamErrorFromObject builds the error for an error object that came
 // with HTTP 200.
 func upstreamErrorFromObject(provider string, e *wireError, status int) *llm.UpstreamError {
-	kind := streamErrorKind(e)
-	return &llm.UpstreamError{
-		Provider:   provider,
-		Kind:       kind,
-		StatusCode: status,
-		Retryable:  kind.Retryable(),
-		Message:    e.describe(),
-	}
+	return upstream.KindError(provider, streamErrorKind(e), status, e.describe())
 }
 
 // finishReason maps an OpenAI finish reason to the gateway's.
@@ -392,17 +374,8 @@ func finishReason(s string) llm.FinishReason {
 // buildRequest maps req to the wire request, checking what the upstream
 // would otherwise reject with a less helpful message.
 func (c *Client) buildRequest(req *llm.Request, stream bool) (*chatRequest, error) {
-	if req == nil {
-		return nil, errors.New("request is nil")
-	}
-	if req.Model == "" {
-		return nil, errors.New("request has no model")
-	}
-	if len(req.Messages) == 0 {
-		return nil, errors.New("request has no messages")
-	}
-	if req.MaxTokens < 0 {
-		return nil, fmt.Errorf("request MaxTokens is %d, want 0 (the default) or more", req.MaxTokens)
+	if err := upstream.CheckRequest(req); err != nil {
+		return nil, err
 	}
 	out := &chatRequest{
 		MaxTokens:   req.MaxTokens,
@@ -508,13 +481,7 @@ func (c *Client) toResponse(w *chatResponse, status int) (*llm.Response, error) 
 		}
 	}
 	if choice == nil {
-		return nil, &llm.UpstreamError{
-			Provider:   c.name,
-			Kind:       llm.KindMalformed,
-			StatusCode: status,
-			Retryable:  llm.KindMalformed.Retryable(),
-			Message:    "response has no choices",
-		}
+		return nil, upstream.Malformed(c.name, status, "response has no choices", nil)
 	}
 	msg := llm.Message{Role: llm.RoleAssistant, Content: string(choice.Message.Content)}
 	if msg.Content == "" {

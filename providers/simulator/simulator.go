@@ -298,9 +298,11 @@ func (p *Provider) stamp(e *llm.UpstreamError) *llm.UpstreamError {
 	return e
 }
 
-// Chat answers req after the simulated latency and generation time, or
-// fails as the fault rates or the request's metadata say.
-func (p *Provider) Chat(ctx context.Context, req *llm.Request) (*llm.Response, error) {
+// start begins a call: it checks ctx and req and draws the call's fate. A
+// timeout blocks until ctx ends, and a status fault is returned after the
+// simulated latency, both as the error; any other call is returned for the
+// caller to answer.
+func (p *Provider) start(ctx context.Context, req *llm.Request) (*call, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, p.waitError(err, "context ended before the request was sent")
 	}
@@ -316,6 +318,16 @@ func (p *Provider) Chat(ctx context.Context, req *llm.Request) (*llm.Response, e
 			return nil, p.waitError(err, "context ended while waiting for the answer")
 		}
 		return nil, fault
+	}
+	return c, nil
+}
+
+// Chat answers req after the simulated latency and generation time, or
+// fails as the fault rates or the request's metadata say.
+func (p *Provider) Chat(ctx context.Context, req *llm.Request) (*llm.Response, error) {
+	c, err := p.start(ctx, req)
+	if err != nil {
+		return nil, err
 	}
 	wait := c.latency
 	if c.outcome == outcomeCut {
@@ -352,21 +364,9 @@ func (p *Provider) nextID(h uint64) string {
 // returned by ChatStream after that latency; a timeout blocks ChatStream
 // until ctx ends; a cut comes from Recv.
 func (p *Provider) ChatStream(ctx context.Context, req *llm.Request) (llm.Stream, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, p.waitError(err, "context ended before the request was sent")
-	}
-	c, err := p.prepare(req)
+	c, err := p.start(ctx, req)
 	if err != nil {
 		return nil, err
-	}
-	if c.outcome == outcomeTimeout {
-		return nil, p.hang(ctx, c)
-	}
-	if fault := p.statusFault(c); fault != nil {
-		if err := p.sleep(ctx, c.latency); err != nil {
-			return nil, p.waitError(err, "context ended while waiting for the answer")
-		}
-		return nil, fault
 	}
 	return newStream(ctx, p, req.Model, c), nil
 }

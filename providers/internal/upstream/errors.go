@@ -67,7 +67,7 @@ func ErrorFromResponse(provider string, resp *http.Response, extract func(body [
 		msg = extract(body)
 	}
 	if msg == "" {
-		msg = snippet(body)
+		msg = Snippet(body)
 	}
 	ue := &llm.UpstreamError{
 		Provider:   provider,
@@ -87,8 +87,66 @@ func ErrorFromResponse(provider string, resp *http.Response, extract func(body [
 	return ue
 }
 
-// snippet returns a single-line, valid UTF-8 prefix of body.
-func snippet(body []byte) string {
+// ErrorObjectFromResponse is ErrorFromResponse for an adapter that parses
+// its provider's error body into an object: parse returns nil when the body
+// is not one, describe gives the object's message. It returns the error
+// and the object (nil when there was none), for the adapter to refine the
+// error with what the object says.
+func ErrorObjectFromResponse[E any](provider string, resp *http.Response, parse func(body []byte) *E, describe func(*E) string) (*llm.UpstreamError, *E) {
+	var obj *E
+	ue := ErrorFromResponse(provider, resp, func(b []byte) string {
+		obj = parse(b)
+		if obj == nil {
+			return ""
+		}
+		return describe(obj)
+	})
+	return ue, obj
+}
+
+// KindError returns the error of the given kind, retryable as the kind
+// is, for an upstream answer of HTTP status status (0 for none) that
+// reported msg: an error object sent with a 2xx status, or in a stream.
+func KindError(provider string, kind llm.ErrorKind, status int, msg string) *llm.UpstreamError {
+	return &llm.UpstreamError{
+		Provider:   provider,
+		Kind:       kind,
+		StatusCode: status,
+		Retryable:  kind.Retryable(),
+		Message:    msg,
+	}
+}
+
+// Malformed returns the KindMalformed error, caused by err, for an
+// upstream answer (with HTTP status status) that could not be understood.
+func Malformed(provider string, status int, msg string, err error) *llm.UpstreamError {
+	ue := KindError(provider, llm.KindMalformed, status, msg)
+	ue.Err = err
+	return ue
+}
+
+// Describe formats an upstream's error message for logs: msg, then, in
+// parentheses, the attributes given as name and value pairs, leaving out
+// those without a value, as in "Overloaded (type=overloaded_error,
+// request_id=req_1)".
+func Describe(msg string, attrs ...string) string {
+	sep := " ("
+	for i := 0; i+1 < len(attrs); i += 2 {
+		if attrs[i+1] == "" {
+			continue
+		}
+		msg += sep + attrs[i] + "=" + attrs[i+1]
+		sep = ", "
+	}
+	if sep == ", " {
+		msg += ")"
+	}
+	return strings.TrimSpace(msg)
+}
+
+// Snippet returns a single-line, valid UTF-8 prefix of body, of at most
+// 512 bytes and "..." when cut, for a message in logs.
+func Snippet(body []byte) string {
 	s := strings.Join(strings.Fields(string(bytes.ToValidUTF8(body, []byte("?")))), " ")
 	if len(s) <= maxMessageLen {
 		return s

@@ -388,3 +388,51 @@ func TestFromTransportErrorReal(t *testing.T) {
 		})
 	}
 }
+
+func TestSnippet(t *testing.T) {
+	tests := []struct {
+		give string
+		want string
+	}{
+		{give: "  upstream\n failed \r\n", want: "upstream failed"},
+		{give: "bad \xff byte", want: "bad ? byte"},
+		{give: strings.Repeat("a", maxMessageLen-1) + "é and more", want: strings.Repeat("a", maxMessageLen-1) + "..."},
+		{give: strings.Repeat("b", maxMessageLen), want: strings.Repeat("b", maxMessageLen)},
+	}
+	for _, tt := range tests {
+		if got := Snippet([]byte(tt.give)); got != tt.want {
+			t.Errorf("Snippet(%q) = %q, want %q", tt.give, got, tt.want)
+		}
+	}
+}
+
+func TestDescribe(t *testing.T) {
+	tests := []struct {
+		giveMsg   string
+		giveAttrs []string
+		want      string
+	}{
+		{"Overloaded", []string{"type", "overloaded_error", "request_id", "req_1"}, "Overloaded (type=overloaded_error, request_id=req_1)"},
+		{"Overloaded", []string{"type", "", "request_id", "req_1"}, "Overloaded (request_id=req_1)"},
+		{"Overloaded", []string{"type", ""}, "Overloaded"},
+		{" spaced ", nil, "spaced"},
+		{"", []string{"code", "500"}, "(code=500)"},
+		{"", nil, ""},
+	}
+	for _, tt := range tests {
+		if got := Describe(tt.giveMsg, tt.giveAttrs...); got != tt.want {
+			t.Errorf("Describe(%q, %q) = %q, want %q", tt.giveMsg, tt.giveAttrs, got, tt.want)
+		}
+	}
+}
+
+func TestKindError(t *testing.T) {
+	got := KindError("p", llm.KindRateLimited, 200, "slow down")
+	want := llm.UpstreamError{Provider: "p", Kind: llm.KindRateLimited, StatusCode: 200, Retryable: true, Message: "slow down"}
+	if *got != want {
+		t.Errorf("KindError() = %#v, want %#v", got, want)
+	}
+	if got := KindError("p", llm.KindBadRequest, 0, ""); got.Retryable {
+		t.Errorf("KindError(KindBadRequest).Retryable = true, want false")
+	}
+}

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-
-	"github.com/llmgateway/llmgateway/llm"
 )
 
 // NewJSONRequest returns a POST request to url whose body is v encoded as
@@ -54,23 +52,10 @@ func ReadJSON(ctx context.Context, provider string, resp *http.Response, limit i
 		return FromTransportError(ctx, provider, fmt.Errorf("reading response body: %w", err))
 	}
 	if int64(buf.Len()) > limit {
-		return &llm.UpstreamError{
-			Provider:   provider,
-			Kind:       llm.KindMalformed,
-			StatusCode: resp.StatusCode,
-			Retryable:  llm.KindMalformed.Retryable(),
-			Message:    fmt.Sprintf("response body exceeds %d bytes", limit),
-		}
+		return Malformed(provider, resp.StatusCode, fmt.Sprintf("response body exceeds %d bytes", limit), nil)
 	}
 	if err := json.Unmarshal(buf.Bytes(), v); err != nil {
-		return &llm.UpstreamError{
-			Provider:   provider,
-			Kind:       llm.KindMalformed,
-			StatusCode: resp.StatusCode,
-			Retryable:  llm.KindMalformed.Retryable(),
-			Message:    "decoding response body",
-			Err:        err,
-		}
+		return Malformed(provider, resp.StatusCode, "decoding response body", err)
 	}
 	return nil
 }
