@@ -62,8 +62,13 @@ check-generate: lint
 		echo "gen/ is stale: run 'make generate' and commit the result"; diff -r "$$tmp/gen" gen | head -40; exit 1; \
 	fi; echo "gen/ is fresh"
 
-## bench: Go micro-benchmarks of the hot path
+## bench: the overhead benchmark against the Portkey peer, end to end (bench/run.sh: builds, installs the peer with npm, about 17 minutes; BENCH_QUICK=1 for a smoke run of about 3); one table, and bench/results/latest.json; see docs/BENCHMARKS.md
 bench:
+	GO=$(GO) bench/run.sh
+
+## bench-micro: Go micro-benchmarks of the hot path with -benchmem (compare revisions with benchstat)
+.PHONY: bench-micro
+bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 ## drill: the fault drill (a minute at 300 req/s per run, gateway against baseline); see docs/DRILL.md
