@@ -77,6 +77,13 @@ func start(t *testing.T, yaml string) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveGateway(t, gw)
+}
+
+// serveGateway serves gw on loopback ports until the test ends, and
+// returns once it answers /healthz.
+func serveGateway(t *testing.T, gw *Gateway) *running {
+	t.Helper()
 	gl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

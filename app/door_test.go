@@ -20,7 +20,6 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	reflectpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
@@ -123,32 +122,7 @@ func startCfg(t *testing.T, cfg *config.Config, logs io.Writer) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{grpcAddr: gl.Addr().String(), httpAddr: hl.Addr().String(), stop: cancel, done: make(chan error, 1)}
-	go func() { r.done <- gw.Serve(ctx, gl, hl) }()
-	r.conn, err = grpc.NewClient(r.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.client = pb.NewLLMGatewayServiceClient(r.conn)
-	t.Cleanup(func() {
-		r.conn.Close()
-		r.stop()
-		if err := r.wait(t); err != nil {
-			t.Errorf("Serve() = %v, want nil after shutdown", err)
-		}
-		http.DefaultClient.CloseIdleConnections()
-	})
-	waitReady(t, r.httpAddr)
-	return r
+	return serveGateway(t, gw)
 }
 
 // shutdown stops r and waits for Serve to return (flushing the ledger).

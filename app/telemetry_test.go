@@ -2,7 +2,6 @@ package app
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,7 +16,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -49,32 +47,7 @@ func startTelemetry(t *testing.T, yaml string, lookup func(string) (string, bool
 	if err != nil {
 		t.Fatal(err)
 	}
-	gl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{grpcAddr: gl.Addr().String(), httpAddr: hl.Addr().String(), stop: cancel, done: make(chan error, 1)}
-	go func() { r.done <- gw.Serve(ctx, gl, hl) }()
-	r.conn, err = grpc.NewClient(r.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.client = pb.NewLLMGatewayServiceClient(r.conn)
-	t.Cleanup(func() {
-		r.conn.Close()
-		r.stop()
-		if err := r.wait(t); err != nil {
-			t.Errorf("Serve() = %v, want nil after shutdown", err)
-		}
-		http.DefaultClient.CloseIdleConnections()
-	})
-	waitReady(t, r.httpAddr)
-	return &telemetryGateway{running: r, gw: gw, logs: logs}
+	return &telemetryGateway{running: serveGateway(t, gw), gw: gw, logs: logs}
 }
 
 func noEnv(string) (string, bool) { return "", false }
