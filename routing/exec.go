@@ -37,11 +37,12 @@ type exec struct {
 	last           error
 	hedgeCost      float64
 	session        string
+	allow          func(model string) bool // llm.ModelFilter of the request; nil allows all
 }
 
 func (r *Router) newExec(ctx context.Context, t *target, req *llm.Request, stream bool, route Route) *exec {
 	x := &exec{r: r, ctx: ctx, t: t, req: req, stream: stream, route: route,
-		maxAttempts: r.opts.retry.attempts(), rounds: 1}
+		maxAttempts: r.opts.retry.attempts(), rounds: 1, allow: llm.ModelFilter(ctx)}
 	x.in = Input{Request: req, Stream: stream, window: r.opts.latencyWindow, outTokens: r.opts.outTokens, promptTokens: -1}
 	if t.affinity {
 		x.session = req.User
@@ -288,6 +289,10 @@ func (x *exec) plan(s *stage, first bool) {
 // available reports whether c may be tried at now, recording it as
 // skipped when not.
 func (x *exec) available(c *Candidate, now time.Time) bool {
+	if x.allow != nil && !x.allow(c.Model.Name) {
+		x.skip(c, "model not allowed for this key", "skipped: model not allowed for this key", "", 0)
+		return false
+	}
 	if c.ph != nil && c.ph.failing.Load() {
 		x.skip(c, "provider failing its health checks", "skipped: provider failing health checks", "", 0)
 		return false

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"strings"
 
+	middleware "github.com/grpc-ecosystem/go-grpc-middleware/v2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 
 	pb "github.com/llmgateway/llmgateway/gen/llmgateway/v1"
 	"github.com/llmgateway/llmgateway/interceptors/auth"
 	"github.com/llmgateway/llmgateway/interceptors/internal/chatcall"
+	"github.com/llmgateway/llmgateway/llm"
 	"github.com/llmgateway/llmgateway/surface/httperr"
 )
 
@@ -77,7 +79,7 @@ func (c *Checker) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 	chat := chatcall.UnaryServerInterceptor(c.check)
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		if info.FullMethod != chatcall.MethodListModels {
-			return chat(ctx, req, info, handler)
+			return chat(c.withFilter(ctx), req, info, handler)
 		}
 		resp, err := handler(ctx, req)
 		k, ok := auth.FromContext(ctx)
@@ -97,7 +99,25 @@ func (c *Checker) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 
 // StreamServerInterceptor checks ChatStream requests.
 func (c *Checker) StreamServerInterceptor() grpc.StreamServerInterceptor {
-	return chatcall.StreamServerInterceptor(c.check)
+	chat := chatcall.StreamServerInterceptor(c.check)
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		if ctx := c.withFilter(ss.Context()); ctx != ss.Context() {
+			w := middleware.WrapServerStream(ss)
+			w.WrappedContext = ctx
+			ss = w
+		}
+		return chat(srv, ss, info, handler)
+	}
+}
+
+// withFilter puts the caller's allowlist in ctx for routing, so that
+// fallbacks and the tiers of virtual models stay within it too.
+func (c *Checker) withFilter(ctx context.Context) context.Context {
+	k, ok := auth.FromContext(ctx)
+	if !ok || len(k.Models) == 0 {
+		return ctx
+	}
+	return llm.WithModelFilter(ctx, func(model string) bool { return c.Allowed(k, model) })
 }
 
 func isGlob(p string) bool { return strings.ContainsAny(p, "*?") }
