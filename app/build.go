@@ -46,9 +46,7 @@ func FromConfig(cfg *config.Config, logger *slog.Logger, lookup func(string) (st
 	}
 	b := &builder{logger: logger, lookup: lookup, door: d}
 	if cfg.Server.TLS.Enabled() {
-		if b.tls, err = newTLSState(); err != nil {
-			return nil, err
-		}
+		b.tls = &tlsState{}
 	}
 	opts := append([]Option{
 		WithLogger(logger),

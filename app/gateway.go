@@ -88,7 +88,7 @@ func WithLimits(s config.Server) Option { return func(o *options) { o.limits = s
 
 // WithInterceptors appends interceptors to the gRPC chain, after recovery
 // and ahead of load shedding and the door. Because both HTTP surfaces call
-// the gRPC listener, they apply to every surface.
+// the service through the same chain, they apply to every surface.
 func WithInterceptors(u []grpc.UnaryServerInterceptor, s []grpc.StreamServerInterceptor) Option {
 	return func(o *options) {
 		o.unary = append(o.unary, u...)
@@ -151,6 +151,9 @@ type Gateway struct {
 	closing atomic.Bool
 	drain   atomic.Int64 // the drain timeout; a reload may change it
 	gen     atomic.Pointer[generation]
+	// inproc is the HTTP surfaces' channel to the service, through the
+	// gRPC server's interceptors.
+	inproc *inproc
 
 	// mu serializes reloads, and the start and stop of the router's
 	// health checks; checks is the context they run under while Serve
@@ -203,16 +206,26 @@ func newGateway(first func(o *options) (*generation, error), opts ...Option) (*G
 		o.logger.Error("panic in handler", "panic", p)
 		return status.Error(codes.Internal, "internal error")
 	})
-	unary := append([]grpc.UnaryServerInterceptor{recovery.UnaryServerInterceptor(recover)}, o.unary...)
+	// One interceptor list serves the gRPC listener and the HTTP surfaces'
+	// in-process channel (inproc.go): metrics first, then recovery, the
+	// extra interceptors, load shedding and the current generation's door.
+	unary, stream := o.telemetry.interceptors()
+	unary = append(append(unary, recovery.UnaryServerInterceptor(recover)), o.unary...)
 	unary = append(unary, g.shed.UnaryServerInterceptor(), g.unaryGeneration)
-	stream := append([]grpc.StreamServerInterceptor{recovery.StreamServerInterceptor(recover)}, o.stream...)
+	stream = append(append(stream, recovery.StreamServerInterceptor(recover)), o.stream...)
 	stream = append(stream, g.shed.StreamServerInterceptor(), g.streamGeneration)
-	g.grpc = grpc.NewServer(append(append(o.telemetry.serverOptions(), grpcLimits(o.maxRequestBytes, &o.limits, o.tls)...),
+	serverOpts := grpcLimits(o.maxRequestBytes, &o.limits, o.tls)
+	clientStats, serverStats := o.telemetry.statsHandlers()
+	if serverStats != nil {
+		serverOpts = append(serverOpts, grpc.StatsHandler(serverStats))
+	}
+	g.grpc = grpc.NewServer(append(serverOpts,
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
 	)...)
 	svc := server.New(gen.router, append([]server.Option{server.WithLogger(o.logger), server.WithRouterFunc(g.routerOf)}, o.serverOpts...)...)
 	pb.RegisterLLMGatewayServiceServer(g.grpc, svc)
+	g.inproc = newInproc(&pb.LLMGatewayService_ServiceDesc, svc, chainUnary(unary), chainStream(stream), clientStats, serverStats)
 	healthpb.RegisterHealthServer(g.grpc, g.health)
 	reflection.Register(g.grpc)
 	o.telemetry.watch(g)
@@ -274,13 +287,7 @@ func (g *Gateway) Serve(ctx context.Context, grpcLis, httpLis net.Listener) erro
 	errc := make(chan error, 2)
 	go func() { errc <- serveErr("grpc", g.grpc.Serve(grpcLis)) }()
 
-	h, err := dialHop(grpcLis.Addr(), g.opts.maxRequestBytes, &g.opts.limits, g.opts.tls, g.opts.telemetry.dialOptions()...)
-	if err != nil {
-		g.grpc.Stop()
-		return err
-	}
-	defer h.Close()
-	handler, err := g.httpHandler(ctx, h)
+	handler, err := g.httpHandler(ctx, g.inproc)
 	if err != nil {
 		g.grpc.Stop()
 		return err
@@ -348,11 +355,16 @@ func (g *Gateway) shutdown(hs *http.Server) {
 	dctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
 
-	// HTTP first: its in-flight requests call the gRPC server, which must
-	// keep serving them until they finish.
+	// HTTP first, then gRPC: the two drain apart, each its own calls.
 	if err := hs.Shutdown(dctx); err != nil {
 		g.opts.logger.Warn("HTTP drain cut short", "error", err)
 		hs.Close()
+	}
+	// A stream's handler may finish (and account for it) just after its
+	// HTTP request ended; closing the HTTP requests above cut any that
+	// were left.
+	if err := g.inproc.wait(dctx); err != nil {
+		g.opts.logger.Warn("HTTP streams' drain cut short", "error", err)
 	}
 	done := make(chan struct{})
 	go func() {
@@ -369,7 +381,7 @@ func (g *Gateway) shutdown(hs *http.Server) {
 	g.opts.logger.Info("shut down")
 }
 
-func (g *Gateway) httpHandler(ctx context.Context, conn *hop) (http.Handler, error) {
+func (g *Gateway) httpHandler(ctx context.Context, conn grpc.ClientConnInterface) (http.Handler, error) {
 	restH, err := rest.New(ctx, conn,
 		rest.WithMaxRequestBytes(g.opts.maxRequestBytes),
 		rest.WithLogger(g.opts.logger),
@@ -411,20 +423,4 @@ func serveErr(name string, err error) error {
 		return nil
 	}
 	return fmt.Errorf("%s server: %w", name, err)
-}
-
-// dialAddr turns a listener address into one to dial: an unspecified host
-// (":9090", "0.0.0.0", "::") becomes loopback.
-func dialAddr(a net.Addr) string {
-	host, port, err := net.SplitHostPort(a.String())
-	if err != nil {
-		return a.String()
-	}
-	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-		if ip != nil && ip.To4() == nil {
-			return net.JoinHostPort("::1", port)
-		}
-		return net.JoinHostPort("127.0.0.1", port)
-	}
-	return a.String()
 }

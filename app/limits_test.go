@@ -8,18 +8,15 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"golang.org/x/net/http2"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
-	"github.com/llmgateway/llmgateway/config"
 	pb "github.com/llmgateway/llmgateway/gen/llmgateway/v1"
 	"github.com/llmgateway/llmgateway/surface/httperr"
 )
@@ -128,7 +125,8 @@ func TestLoadShedding(t *testing.T) {
 
 // TestHTTPSurfacesNotHeldByStreamCap: with one stream per gRPC connection,
 // the HTTP surfaces still carry as many requests at once as max_in_flight
-// allows, over their pool of connections to the gRPC listener.
+// allows: the gRPC stream cap bounds gRPC connections, not the in-process
+// channel.
 func TestHTTPSurfacesNotHeldByStreamCap(t *testing.T) {
 	fg := serveFile(t, withServer("max_in_flight: 4\n  max_concurrent_streams: 1"), serveOpts{})
 	ctx, cancel := context.WithCancel(tctx(t))
@@ -166,38 +164,6 @@ func TestHTTPSurfacesNotHeldByStreamCap(t *testing.T) {
 	cancel()
 	for range 4 {
 		<-errc
-	}
-}
-
-func TestHopPick(t *testing.T) {
-	h := &hop{conns: make([]*grpc.ClientConn, 2), open: make([]atomic.Int64, 2), max: 2}
-	var got []int
-	for range 5 {
-		got = append(got, h.pick())
-	}
-	// Four slots in two connections, filled evenly; the fifth call is refused.
-	if counts := [2]int64{h.open[0].Load(), h.open[1].Load()}; counts != [2]int64{2, 2} || got[4] != -1 {
-		t.Errorf("picks %v leave %v open, want 2 and 2 and the fifth refused", got, counts)
-	}
-	h.open[1].Add(-1)
-	if i := h.pick(); i != 1 {
-		t.Errorf("pick() = %d after a call on connection 1 ended, want 1", i)
-	}
-	tests := []struct {
-		give config.Server
-		want int
-	}{
-		{config.Server{}, 1},
-		{config.Server{MaxInFlight: 4096, MaxConcurrentStreams: 1024}, 4},
-		{config.Server{MaxInFlight: 4097, MaxConcurrentStreams: 1024}, 5},
-		{config.Server{MaxInFlight: 10, MaxConcurrentStreams: 1024}, 1},
-		{config.Server{MaxInFlight: 1 << 20, MaxConcurrentStreams: 1}, maxHopConns},
-		{config.Server{MaxConcurrentStreams: 100}, 1},
-	}
-	for _, tt := range tests {
-		if got := hopConns(&tt.give); got != tt.want {
-			t.Errorf("hopConns(in flight %d, streams %d) = %d, want %d", tt.give.MaxInFlight, tt.give.MaxConcurrentStreams, got, tt.want)
-		}
 	}
 }
 

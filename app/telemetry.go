@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/stats"
 
 	"github.com/llmgateway/llmgateway/config"
 	"github.com/llmgateway/llmgateway/interceptors/observe"
@@ -90,32 +91,26 @@ func WithTracing(tr *telemetry.Tracing) Option {
 // telemetry.logging.prompt_logging opts in to.
 func withPromptLog() Option { return func(o *options) { o.tel() } }
 
-// serverOptions returns the gRPC server options of t: the tracing stats
-// handler and the gRPC metrics interceptors, which go ahead of every
-// other interceptor.
-func (t *telemetryOptions) serverOptions() []grpc.ServerOption {
-	if t == nil {
-		return nil
+// interceptors returns the gRPC metrics interceptors of t, which go ahead
+// of every other interceptor; none when metrics are off.
+func (t *telemetryOptions) interceptors() ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor) {
+	if t == nil || t.metrics == nil {
+		return nil, nil
 	}
-	var opts []grpc.ServerOption
-	if t.tracing != nil {
-		opts = append(opts, grpc.StatsHandler(t.tracing.ServerHandler()))
-	}
-	if t.metrics != nil {
-		opts = append(opts, grpc.ChainUnaryInterceptor(t.metrics.UnaryServerInterceptor()),
-			grpc.ChainStreamInterceptor(t.metrics.StreamServerInterceptor()))
-	}
-	return opts
+	return []grpc.UnaryServerInterceptor{t.metrics.UnaryServerInterceptor()},
+		[]grpc.StreamServerInterceptor{t.metrics.StreamServerInterceptor()}
 }
 
-// dialOptions returns the options of the HTTP surfaces' client of the
-// gRPC listener: the tracing stats handler, which carries the HTTP
-// request's trace to the gRPC call.
-func (t *telemetryOptions) dialOptions() []grpc.DialOption {
+// statsHandlers returns the tracing stats handlers of t: the gRPC
+// server's, and the client's that the HTTP surfaces' in-process channel
+// runs, so that the HTTP request's trace goes on through a client and a
+// server span as if the call crossed the listener. Both nil when tracing
+// is off.
+func (t *telemetryOptions) statsHandlers() (client, server stats.Handler) {
 	if t == nil || t.tracing == nil {
-		return nil
+		return nil, nil
 	}
-	return []grpc.DialOption{grpc.WithStatsHandler(t.tracing.ClientHandler())}
+	return t.tracing.ClientHandler(), t.tracing.ServerHandler()
 }
 
 // routes adds the metrics endpoint to the HTTP listener's mux, unless the
