@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/goleak"
@@ -16,6 +21,7 @@ import (
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	pb "github.com/llmgateway/llmgateway/gen/llmgateway/v1"
@@ -208,5 +214,122 @@ func TestStreamLine(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "4111") || strings.Contains(out.String(), apiKey) || strings.Contains(out.String(), "Hello") {
 		t.Errorf("the log contains the key, the prompt or the answer:\n%s", out.String())
+	}
+}
+
+// keys returns the keys of a JSON log line, in order.
+func keys(t *testing.T, line string) []string {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(line))
+	if _, err := dec.Token(); err != nil { // {
+		t.Fatalf("log line %q: %v", line, err)
+	}
+	var out []string
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		out = append(out, k.(string))
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+	}
+	return out
+}
+
+// TestLineLayout pins the order of the fields and which of two fields of
+// the same key wins to what go-grpc-middleware's logging interceptor
+// wrote, so that the line reads the same since this package logs it
+// itself.
+func TestLineLayout(t *testing.T) {
+	answered := calltest.Response("gpt-4.1", "sim-a", 10, 5, 0.25)
+	ctx, cancel := context.WithTimeout(incoming(context.Background()), time.Minute)
+	defer cancel()
+	ctx = trace.ContextWithSpanContext(ctx, trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{0x4b, 0xf9, 1}, SpanID: trace.SpanID{1}, TraceFlags: trace.FlagsSampled}))
+	ctx = peer.NewContext(ctx, &peer.Peer{Addr: &net.TCPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 5}})
+	var out logs
+	l := slog.New(slog.NewJSONHandler(&out, nil))
+	_, _ = unary(l)(ctx, calltest.Request("gpt-4", prompt, 0), calltest.ChatInfo, func(ctx context.Context, _ any) (any, error) {
+		// The newest fields come first: these before auth's key_id.
+		logging.AddFields(ctx, logging.Fields{"request_id", "overridden", "grpc.code", "overridden"})
+		return answered, nil
+	})
+	want := []string{"time", "level", "msg", "trace_id", "protocol", "grpc.service", "grpc.method", "request_id",
+		"peer.address", "grpc.start_time", "grpc.request.deadline", "surface", "requested_model", "model", "provider",
+		"upstream_model", "attempts", "prompt_tokens", "completion_tokens", "cost_usd", "grpc.code", "key_id", "latency_ms"}
+	if diff := cmp.Diff(want, keys(t, out.String())); diff != "" {
+		t.Errorf("keys (-want +got):\n%s", diff)
+	}
+	got := out.lines(t)[0]
+	for k, w := range map[string]any{"request_id": "req-42", "grpc.code": "overridden", "peer.address": "10.0.0.1:5", "protocol": "grpc"} {
+		if got[k] != w {
+			t.Errorf("%s = %#v, want %#v", k, got[k], w)
+		}
+	}
+}
+
+// TestLevels checks that a call is logged at the level of its code even
+// when the logger is above info, and that probes are not logged above
+// debug.
+func TestLevels(t *testing.T) {
+	tests := []struct {
+		give    slog.Level
+		method  string
+		err     error
+		want    string
+		wantKey bool
+	}{
+		{give: slog.LevelWarn, method: "/llmgateway.v1.LLMGatewayService/ListModels", want: ""},
+		{give: slog.LevelWarn, method: "/llmgateway.v1.LLMGatewayService/ListModels", err: status.Error(codes.Unavailable, "down"), want: "WARN", wantKey: true},
+		{give: slog.LevelWarn, method: "/llmgateway.v1.LLMGatewayService/ListModels", err: errors.New("boom"), want: "ERROR", wantKey: true},
+		{give: slog.LevelInfo, method: "/llmgateway.v1.LLMGatewayService/ListModels", err: io.EOF, want: "INFO", wantKey: true},
+		{give: slog.LevelInfo, method: "/grpc.health.v1.Health/Check", err: status.Error(codes.Internal, "x"), want: ""},
+		{give: slog.LevelInfo, method: "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", want: ""},
+		{give: slog.LevelDebug, method: "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", want: "DEBUG", wantKey: true},
+		{give: slog.LevelError + 1, method: "/llmgateway.v1.LLMGatewayService/ListModels", err: errors.New("boom"), want: ""},
+	}
+	for _, tt := range tests {
+		var out logs
+		l := slog.New(slog.NewJSONHandler(&out, &slog.HandlerOptions{Level: tt.give}))
+		info := &grpc.UnaryServerInfo{FullMethod: tt.method}
+		_, _ = unary(l)(incoming(context.Background()), nil, info, func(context.Context, any) (any, error) { return nil, tt.err })
+		lines := out.lines(t)
+		var got string
+		if len(lines) > 0 {
+			got, _ = lines[0]["level"].(string)
+		}
+		if len(lines) > 1 || got != tt.want {
+			t.Errorf("Log(%v, %s, %v) = %d lines at %q, want %q", tt.give, tt.method, tt.err, len(lines), got, tt.want)
+		}
+		if len(lines) == 1 && (lines[0]["key_id"] == "cs_bot") != tt.wantKey {
+			t.Errorf("Log(%v, %s, %v) key_id = %v, want cs_bot", tt.give, tt.method, tt.err, lines[0]["key_id"])
+		}
+		if len(lines) == 1 && tt.err == io.EOF && (lines[0]["grpc.code"] != "OK" || lines[0]["grpc.error"] != nil) {
+			t.Errorf("io.EOF logged as %v, want code OK and no error", lines[0])
+		}
+	}
+}
+
+// TestOtherStream checks that a stream other than ChatStream is logged
+// with the fields added to its context.
+func TestOtherStream(t *testing.T) {
+	var out logs
+	l := slog.New(slog.NewJSONHandler(&out, nil))
+	info := &grpc.StreamServerInfo{FullMethod: "/x.Y/Z", IsClientStream: true, IsServerStream: true}
+	ss := &calltest.Stream{Ctx: incoming(context.Background())}
+	err := accesslog.StreamServerInterceptor(l)(nil, ss, info, func(_ any, ss grpc.ServerStream) error {
+		authLike(ss.Context())
+		return status.Error(codes.PermissionDenied, "no")
+	})
+	if status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("err = %v, want the handler's", err)
+	}
+	got := out.lines(t)
+	if len(got) != 1 || got[0]["level"] != "WARN" || got[0]["key_id"] != "cs_bot" || got[0]["grpc.method"] != "Z" ||
+		got[0]["grpc.error"] != "rpc error: code = PermissionDenied desc = no" {
+		t.Errorf("lines = %v, want one WARN line for Z with key_id and the error", got)
 	}
 }
