@@ -60,10 +60,15 @@ func newDoor(cfg *config.Config, logger *slog.Logger) (*door, error) {
 	default:
 		d.store = memory.New()
 	}
-	d.ledger = ledger.New(cfg.Ledger.Path,
+	lopts := []ledger.Option{
 		ledger.WithQueueSize(cfg.Ledger.QueueSize),
 		ledger.WithBatchSize(cfg.Ledger.BatchSize),
-		ledger.WithLogger(logger))
+		ledger.WithLogger(logger),
+	}
+	if fi := cfg.Ledger.FlushInterval; fi != nil {
+		lopts = append(lopts, ledger.WithFlushInterval(*fi))
+	}
+	d.ledger = ledger.New(cfg.Ledger.Path, lopts...)
 	return d, nil
 }
 

@@ -168,7 +168,7 @@ keys:
     budget: {daily_usd: 50, monthly_usd: 1000}
     labels: {team: cs, app: bot}
     admin: true
-ledger: {path: /var/lib/llmgateway/usage.db, queue_size: 2000, batch_size: 100}
+ledger: {path: /var/lib/llmgateway/usage.db, queue_size: 2000, batch_size: 100, flush_interval: 1s}
 state:
   backend: redis
   default_max_tokens: 2048

@@ -30,7 +30,7 @@ func fullKeys() []Key {
 }
 
 func fullLedger() Ledger {
-	return Ledger{Path: "/var/lib/llmgateway/usage.db", QueueSize: 2000, BatchSize: 100}
+	return Ledger{Path: "/var/lib/llmgateway/usage.db", QueueSize: 2000, BatchSize: 100, FlushInterval: durationPtr(time.Second)}
 }
 
 func fullState() State {
@@ -51,7 +51,11 @@ func fullState() State {
 
 // defaultLedger and defaultState are what a file without ledger and state
 // sections gets.
-func defaultLedger() Ledger { return Ledger{QueueSize: 10000, BatchSize: 500} }
+func defaultLedger() Ledger {
+	return Ledger{QueueSize: 10000, BatchSize: 500, FlushInterval: durationPtr(200 * time.Millisecond)}
+}
+
+func durationPtr(d time.Duration) *time.Duration { return &d }
 
 func defaultState() State { return State{Backend: BackendMemory, DefaultMaxTokens: 1024} }
 
@@ -118,8 +122,9 @@ func TestDoorValidationErrors(t *testing.T) {
 			{`keys[0].labels["ok"]`, "control characters", 0}, {`keys[0].labels["team name"]`, "label names", 0}}},
 		{"fractional rpm", key(", rpm: 1.5"), []wantProblem{{"keys[0].rpm", "whole number", 0}}},
 		{"unknown key field", key(", rpms: 5"), []wantProblem{{"keys[0].rpms", `did you mean "rpm"`, 0}}},
-		{"ledger", base + "ledger: {path: 'u.db?mode=ro', queue_size: 0, batch_size: -1}", []wantProblem{
-			{"ledger.path", "without ? or #", 0}, {"ledger.queue_size", "> 0", 0}, {"ledger.batch_size", "> 0", 0}}},
+		{"ledger", base + "ledger: {path: 'u.db?mode=ro', queue_size: 0, batch_size: -1, flush_interval: -1s}", []wantProblem{
+			{"ledger.path", "without ? or #", 0}, {"ledger.queue_size", "> 0", 0}, {"ledger.batch_size", "> 0", 0},
+			{"ledger.flush_interval", ">= 0", 0}}},
 		{"unknown backend", base + "state: {backend: etcd}", []wantProblem{{"state.backend", "want memory or redis", 0}}},
 		{"redis without block", base + "state: {backend: redis}", []wantProblem{{"state.redis", "required for backend redis", 0}}},
 		{"redis block with memory", base + "state: {redis: {addr: 'r:1'}}", []wantProblem{{"state.redis", "only used with backend: redis", 0}}},
