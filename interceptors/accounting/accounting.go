@@ -80,20 +80,25 @@ func Surface(ctx context.Context) string {
 
 func (a *Accountant) admit(ctx context.Context, req *pb.ChatRequest, stream bool) (func(chatcall.Outcome), error) {
 	start := a.opts.now()
-	r := ledger.Record{
-		Time:           start,
-		RequestID:      requestid.FromContext(ctx),
-		Surface:        Surface(ctx),
-		Method:         "chat",
-		RequestedModel: req.GetModel(),
-	}
+	requestID, surface, requested := requestid.FromContext(ctx), Surface(ctx), req.GetModel()
+	method := "chat"
 	if stream {
-		r.Method = "chat_stream"
+		method = "chat_stream"
 	}
-	if k, ok := auth.FromContext(ctx); ok {
-		r.KeyID, r.Labels = k.ID, k.Labels
-	}
+	k, _ := auth.FromContext(ctx)
+	// The record is built when the call ends, from what the closure
+	// holds, so that it is not allocated apart from the closure.
 	return func(out chatcall.Outcome) {
+		r := ledger.Record{
+			Time:           start,
+			RequestID:      requestID,
+			Surface:        surface,
+			Method:         method,
+			RequestedModel: requested,
+		}
+		if k != nil {
+			r.KeyID, r.Labels = k.ID, k.Labels
+		}
 		r.Latency = a.opts.now().Sub(start)
 		r.Status = chatcall.Code(out.Err).String()
 		r.Model = out.Model

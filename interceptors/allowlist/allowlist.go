@@ -23,14 +23,49 @@ type Resolver func(model string) (canonical string, ok bool)
 // Checker enforces allowlists. Create it with New.
 type Checker struct {
 	resolve Resolver
+	lists   *chatcall.PerKey[*list]
 }
 
-// New returns a Checker that resolves aliases with resolve.
+// New returns a Checker that resolves aliases with resolve, which must
+// answer the same for the same name: a key's allowlist is resolved once.
 func New(resolve Resolver) *Checker {
 	if resolve == nil {
 		resolve = func(string) (string, bool) { return "", false }
 	}
-	return &Checker{resolve: resolve}
+	c := &Checker{resolve: resolve}
+	c.lists = chatcall.NewPerKey(c.compile)
+	return c
+}
+
+// list is a key's allowlist made ready for matching.
+type list struct {
+	patterns []pattern
+	// filter is the list as a model filter for routing, made once.
+	filter func(model string) bool
+}
+
+// pattern is an entry of an allowlist: a glob in lower case, or a name
+// with the canonical name it resolves to.
+type pattern struct {
+	glob      bool
+	text      string
+	canonical string
+	resolved  bool
+}
+
+// compile makes k's allowlist ready for matching.
+func (c *Checker) compile(k *auth.Key) *list {
+	l := &list{patterns: make([]pattern, len(k.Models))}
+	for i, p := range k.Models {
+		if isGlob(p) {
+			l.patterns[i] = pattern{glob: true, text: strings.ToLower(p)}
+			continue
+		}
+		cp, ok := c.resolve(p)
+		l.patterns[i] = pattern{text: p, canonical: cp, resolved: ok}
+	}
+	l.filter = func(model string) bool { return c.allows(l, model) }
+	return l
 }
 
 // Allowed reports whether k may use model (a name or alias).
@@ -38,21 +73,28 @@ func (c *Checker) Allowed(k *auth.Key, model string) bool {
 	if len(k.Models) == 0 {
 		return true
 	}
+	return c.allows(c.lists.Get(k), model)
+}
+
+// allows reports whether l lets a key use model: a glob matching its
+// canonical name, or a name that is or resolves to it, ignoring case.
+func (c *Checker) allows(l *list, model string) bool {
 	canonical, ok := c.resolve(model)
 	if !ok {
 		canonical = model
 	}
-	for _, p := range k.Models {
-		if isGlob(p) {
-			if Match(p, canonical) {
+	lower := ""
+	for _, p := range l.patterns {
+		if p.glob {
+			if lower == "" {
+				lower = strings.ToLower(canonical)
+			}
+			if match(p.text, lower) {
 				return true
 			}
 			continue
 		}
-		if strings.EqualFold(p, canonical) {
-			return true
-		}
-		if cp, ok := c.resolve(p); ok && strings.EqualFold(cp, canonical) {
+		if strings.EqualFold(p.text, canonical) || p.resolved && strings.EqualFold(p.canonical, canonical) {
 			return true
 		}
 	}
@@ -117,15 +159,17 @@ func (c *Checker) withFilter(ctx context.Context) context.Context {
 	if !ok || len(k.Models) == 0 {
 		return ctx
 	}
-	return llm.WithModelFilter(ctx, func(model string) bool { return c.Allowed(k, model) })
+	return llm.WithModelFilter(ctx, c.lists.Get(k).filter)
 }
 
 func isGlob(p string) bool { return strings.ContainsAny(p, "*?") }
 
 // Match reports whether name matches pattern, ignoring ASCII case: * in
 // the pattern matches any run of characters (slashes too), ? any one.
-func Match(pattern, name string) bool {
-	p, n := strings.ToLower(pattern), strings.ToLower(name)
+func Match(pattern, name string) bool { return match(strings.ToLower(pattern), strings.ToLower(name)) }
+
+// match is Match on a pattern and a name already in lower case.
+func match(p, n string) bool {
 	// Iterative wildcard matching with one backtrack point.
 	pi, ni, star, mark := 0, 0, -1, 0
 	for ni < len(n) {

@@ -40,13 +40,20 @@ func NewContext(ctx context.Context, k *Key) context.Context {
 // Authenticator checks API keys. Create it with New; it is safe for
 // concurrent use.
 type Authenticator struct {
-	keys  map[string]*Key
+	keys  map[string]*entry
 	dummy [32]byte
+}
+
+// entry is a key with what the logs need of it, boxed once rather than
+// per call.
+type entry struct {
+	key   *Key
+	logID any // key.ID
 }
 
 // New returns an Authenticator for keys, which need unique valid ids.
 func New(keys []Key) (*Authenticator, error) {
-	a := &Authenticator{keys: make(map[string]*Key, len(keys))}
+	a := &Authenticator{keys: make(map[string]*entry, len(keys))}
 	for i := range keys {
 		k := keys[i]
 		if !ValidID(k.ID) {
@@ -55,22 +62,39 @@ func New(keys []Key) (*Authenticator, error) {
 		if _, dup := a.keys[k.ID]; dup {
 			return nil, fmt.Errorf("key %d: id %q is used twice", i, k.ID)
 		}
-		a.keys[k.ID] = &k
+		a.keys[k.ID] = &entry{key: &k, logID: k.ID}
 	}
 	_, _ = rand.Read(a.dummy[:])
 	return a, nil
 }
 
+// Public services, whose methods need no key.
+const (
+	healthService           = "grpc.health.v1.Health"
+	reflectionService       = "grpc.reflection.v1.ServerReflection"
+	reflectionAlpha1Service = "grpc.reflection.v1alpha.ServerReflection"
+)
+
 // Public reports whether a method needs no key: gRPC health checks and
 // server reflection, so that probes and grpcurl list/describe work.
 func Public(fullMethod string) bool {
-	return strings.HasPrefix(fullMethod, "/grpc.health.v1.Health/") ||
-		strings.HasPrefix(fullMethod, "/grpc.reflection.v1.ServerReflection/") ||
-		strings.HasPrefix(fullMethod, "/grpc.reflection.v1alpha.ServerReflection/")
+	return strings.HasPrefix(fullMethod, "/"+healthService+"/") ||
+		strings.HasPrefix(fullMethod, "/"+reflectionService+"/") ||
+		strings.HasPrefix(fullMethod, "/"+reflectionAlpha1Service+"/")
 }
 
+// publicService reports whether the methods of service (a full method's
+// part between its slashes) need no key; Public("/"+service+"/"+method)
+// is publicService(service).
+func publicService(service string) bool {
+	return service == healthService || service == reflectionService || service == reflectionAlpha1Service
+}
+
+// needsKey matches the calls to authenticate. It reads the call's
+// service rather than CallMeta.FullMethod, which formats the name anew
+// (with fmt) on every call.
 var needsKey = selector.MatchFunc(func(_ context.Context, c interceptors.CallMeta) bool {
-	return !Public(c.FullMethod())
+	return !publicService(c.Service)
 })
 
 // UnaryServerInterceptor authenticates unary calls other than public ones.
@@ -108,23 +132,31 @@ func (a *Authenticator) Authenticate(ctx context.Context) (context.Context, erro
 	if err != nil {
 		return nil, unauthenticated(err.Error())
 	}
-	k, ok := a.check(id, secret)
+	e, ok := a.check(id, secret)
 	if !ok {
 		return nil, unauthenticated("invalid API key")
 	}
-	logging.AddFields(ctx, logging.Fields{"key_id", k.ID})
-	return NewContext(ctx, k), nil
+	// AddFields appends the fields already in the context to ours: room
+	// for them up front saves growing the slice.
+	f := make(logging.Fields, 2, 2+logFieldsRoom)
+	f[0], f[1] = "key_id", e.logID
+	logging.AddFields(ctx, f)
+	return NewContext(ctx, e.key), nil
 }
+
+// logFieldsRoom is the room made for the logging fields already in the
+// context when the key id is added: the request id's key and value.
+const logFieldsRoom = 2
 
 // check returns the key with id if secret is its secret. It hashes and
 // compares the same way whether or not id exists.
-func (a *Authenticator) check(id, secret string) (*Key, bool) {
+func (a *Authenticator) check(id, secret string) (*entry, bool) {
 	h := HashSecret(secret)
-	k, found := a.keys[id]
+	e, found := a.keys[id]
 	want := &a.dummy
 	if found {
-		want = &k.SecretSHA256
+		want = &e.key.SecretSHA256
 	}
 	match := subtle.ConstantTimeCompare(h[:], want[:]) == 1
-	return k, match && found
+	return e, match && found
 }

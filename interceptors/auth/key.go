@@ -25,7 +25,9 @@ const (
 var ErrMalformedKey = errors.New("malformed API key: keys look like sk-<id>-<secret>")
 
 // Key is a virtual API key as the gateway holds it: the public id, the
-// SHA-256 of the secret (never the secret), and the key's policy.
+// SHA-256 of the secret (never the secret), and the key's policy. A Key
+// is read-only once it authenticates calls: the door's interceptors
+// remember what they derive from it.
 type Key struct {
 	// ID is the public id inside the key.
 	ID string
@@ -84,7 +86,16 @@ func ParseKey(s string) (id, secret string, err error) {
 }
 
 // HashSecret returns the SHA-256 of a key's secret.
-func HashSecret(secret string) [32]byte { return sha256.Sum256([]byte(secret)) }
+func HashSecret(secret string) [32]byte {
+	// A secret of up to MaxSecretLen bytes is copied to the stack: the
+	// compiler's own buffer for []byte(secret) holds only 32 bytes, and
+	// a generated secret is longer.
+	if len(secret) <= MaxSecretLen {
+		var buf [MaxSecretLen]byte
+		return sha256.Sum256(append(buf[:0], secret...))
+	}
+	return sha256.Sum256([]byte(secret))
+}
 
 // ParseSecretSHA256 decodes the hex SHA-256 of a secret, as configs hold it.
 func ParseSecretSHA256(s string) ([32]byte, error) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -50,6 +51,12 @@ type Guard struct {
 	b     state.Budget
 	price PriceFunc
 	opts  options
+	// calendar is the day and month of the last call; calls compute a
+	// new one only when its day has passed.
+	calendar atomic.Pointer[calendar]
+	// windows remembers each key's windows of the last calendar it
+	// called in.
+	windows *chatcall.PerKey[*keyWindows]
 }
 
 // New returns a Guard on b, pricing models with price.
@@ -61,31 +68,78 @@ func New(b state.Budget, price PriceFunc, opts ...Option) *Guard {
 	if price == nil {
 		price = func(string) (llm.Pricing, bool) { return llm.Pricing{}, false }
 	}
-	return &Guard{b: b, price: price, opts: o}
+	return &Guard{b: b, price: price, opts: o,
+		windows: chatcall.NewPerKey(func(*auth.Key) *keyWindows { return new(keyWindows) })}
 }
 
 // Windows returns the budget windows of k at t: its day and month, where
 // it has a budget for them.
-func Windows(k *auth.Key, t time.Time) []state.Window {
+func Windows(k *auth.Key, t time.Time) []state.Window { return newCalendar(t).windows(k) }
+
+// calendar is the UTC day and month around some time, as windows of no
+// limit.
+type calendar struct {
+	start      time.Time // of the day
+	day, month state.Window
+}
+
+func newCalendar(t time.Time) *calendar {
+	day := state.Day(t, 0)
+	return &calendar{start: day.Start(), day: day, month: state.Month(t, 0)}
+}
+
+// covers reports whether t falls in c's day (and so in its month).
+func (c *calendar) covers(t time.Time) bool { return !t.Before(c.start) && t.Before(c.day.End) }
+
+// windows returns k's windows in c: its day and month, where it has a
+// budget for them.
+func (c *calendar) windows(k *auth.Key) []state.Window {
 	var ws []state.Window
 	if k.DailyUSD > 0 {
-		ws = append(ws, state.Day(t, state.NanoUSD(k.DailyUSD)))
+		w := c.day
+		w.Limit = state.NanoUSD(k.DailyUSD)
+		ws = append(ws, w)
 	}
 	if k.MonthlyUSD > 0 {
-		ws = append(ws, state.Month(t, state.NanoUSD(k.MonthlyUSD)))
+		w := c.month
+		w.Limit = state.NanoUSD(k.MonthlyUSD)
+		ws = append(ws, w)
 	}
+	return ws
+}
+
+// keyWindows holds a key's windows of the last calendar it called in.
+type keyWindows struct{ last atomic.Pointer[datedWindows] }
+
+type datedWindows struct {
+	cal *calendar
+	ws  []state.Window
+}
+
+// windowsAt returns Windows(k, t), computing the calendar once per day
+// and a key's windows once per calendar. The slice is shared between
+// calls: state.Budget implementations only read it.
+func (g *Guard) windowsAt(k *auth.Key, t time.Time) []state.Window {
+	cal := g.calendar.Load()
+	if cal == nil || !cal.covers(t) {
+		cal = newCalendar(t)
+		g.calendar.Store(cal)
+	}
+	kw := g.windows.Get(k)
+	if last := kw.last.Load(); last != nil && last.cal == cal {
+		return last.ws
+	}
+	ws := cal.windows(k)
+	kw.last.Store(&datedWindows{cal: cal, ws: ws})
 	return ws
 }
 
 func (g *Guard) admit(ctx context.Context, req *pb.ChatRequest, _ bool) (func(chatcall.Outcome), error) {
 	k, ok := auth.FromContext(ctx)
-	if !ok {
+	if !ok || !(k.DailyUSD > 0 || k.MonthlyUSD > 0) { // no windows
 		return nil, nil
 	}
-	windows := Windows(k, g.opts.now())
-	if len(windows) == 0 {
-		return nil, nil
-	}
+	windows := g.windowsAt(k, g.opts.now())
 	prompt, completion := chatcall.EstimateTokens(req, g.opts.defaultMaxTokens)
 	price, _ := g.price(req.GetModel())
 	estimate := state.NanoUSD(price.Cost(llm.Usage{PromptTokens: prompt, CompletionTokens: completion}))

@@ -19,18 +19,21 @@ const retryAfter = time.Second
 
 // Limiter caps requests in flight per key. Create it with New.
 type Limiter struct {
-	sem state.Semaphore
+	sem  state.Semaphore
+	keys *chatcall.PerKey[string] // the semaphore's key of each key
 }
 
 // New returns a Limiter on sem.
-func New(sem state.Semaphore) *Limiter { return &Limiter{sem: sem} }
+func New(sem state.Semaphore) *Limiter {
+	return &Limiter{sem: sem, keys: chatcall.NewPerKey(func(k *auth.Key) string { return "conc:" + k.ID })}
+}
 
 func (l *Limiter) admit(ctx context.Context, _ *pb.ChatRequest, _ bool) (func(chatcall.Outcome), error) {
 	k, ok := auth.FromContext(ctx)
 	if !ok || k.MaxConcurrent <= 0 {
 		return nil, nil
 	}
-	release, ok, err := l.sem.Acquire(ctx, "conc:"+k.ID, k.MaxConcurrent)
+	release, ok, err := l.sem.Acquire(ctx, l.keys.Get(k), k.MaxConcurrent)
 	if err != nil {
 		return nil, chatcall.StateError(err, "the concurrency limit")
 	}

@@ -134,10 +134,15 @@ func (i *Interceptor) begin(ctx context.Context, stream bool) (context.Context, 
 // admit learns the request; it never refuses.
 func (i *Interceptor) admit(c *Call) chatcall.Admit {
 	return func(_ context.Context, req *pb.ChatRequest, _ bool) (func(chatcall.Outcome), error) {
-		c.Requested = req.GetModel()
-		c.RequestModel, _ = i.opts.resolve(c.Requested)
+		i.learn(c, req)
 		return func(out chatcall.Outcome) { i.settle(c, req, out) }, nil
 	}
+}
+
+// learn fills c from its request.
+func (i *Interceptor) learn(c *Call, req *pb.ChatRequest) {
+	c.Requested = req.GetModel()
+	c.RequestModel, _ = i.opts.resolve(c.Requested)
 }
 
 // settle fills c from the outcome of the call of req.
@@ -190,14 +195,28 @@ func (i *Interceptor) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 			return handler(ctx, req)
 		}
 		ctx, c := i.begin(ctx, false)
+		// What chatcall.UnaryServerInterceptor(i.admit(c)) does, without
+		// making the interceptor and its closures on every call.
+		creq, isChat := req.(*pb.ChatRequest)
+		settled := !isChat
 		defer func() {
 			if p := recover(); p != nil {
+				if !settled {
+					i.settle(c, creq, chatcall.Outcome{Err: chatcall.ErrAborted})
+				}
 				i.end(ctx, c, status.Error(codes.Internal, "internal error"))
 				panic(p)
 			}
 			i.end(ctx, c, err)
 		}()
-		return chatcall.UnaryServerInterceptor(i.admit(c))(ctx, req, info, handler)
+		if !isChat {
+			return handler(ctx, req)
+		}
+		i.learn(c, creq)
+		resp, err = handler(ctx, req)
+		settled = true
+		i.settle(c, creq, chatcall.UnaryOutcome(resp, err))
+		return resp, err
 	}
 }
 

@@ -66,8 +66,8 @@ func IsChat(fullMethod string) bool {
 	return fullMethod == MethodChat || fullMethod == MethodChatStream
 }
 
-// errAborted is the outcome of a handler that panicked.
-var errAborted = status.Error(codes.Internal, "internal error")
+// ErrAborted is the outcome of a handler that panicked.
+var ErrAborted = status.Error(codes.Internal, "internal error")
 
 // UnaryServerInterceptor runs admit on Chat calls; other methods pass.
 func UnaryServerInterceptor(admit Admit) grpc.UnaryServerInterceptor {
@@ -86,17 +86,19 @@ func UnaryServerInterceptor(admit Admit) grpc.UnaryServerInterceptor {
 		finished := false
 		defer func() {
 			if !finished { // the handler panicked
-				done(Outcome{Err: errAborted})
+				done(Outcome{Err: ErrAborted})
 			}
 		}()
 		resp, err := handler(ctx, req)
 		finished = true
-		done(unaryOutcome(resp, err))
+		done(UnaryOutcome(resp, err))
 		return resp, err
 	}
 }
 
-func unaryOutcome(resp any, err error) Outcome {
+// UnaryOutcome is the outcome of a Chat call whose handler returned resp
+// and err.
+func UnaryOutcome(resp any, err error) Outcome {
 	out := Outcome{Err: err}
 	r, ok := resp.(*pb.ChatResponse)
 	if err != nil || !ok || r == nil {
@@ -146,7 +148,7 @@ func StreamServerInterceptor(admit Admit) grpc.StreamServerInterceptor {
 		finished := false
 		defer func() {
 			if !finished {
-				w.finish(errAborted)
+				w.finish(ErrAborted)
 			}
 		}()
 		err := handler(srv, w)

@@ -1,0 +1,24 @@
+package concurrency
+
+import (
+	"context"
+	"testing"
+
+	"github.com/llmgateway/llmgateway/interceptors/auth"
+	"github.com/llmgateway/llmgateway/interceptors/internal/calltest"
+	"github.com/llmgateway/llmgateway/state/memory"
+)
+
+func BenchmarkUnary(b *testing.B) {
+	unary := New(memory.New()).UnaryServerInterceptor()
+	ctx := auth.NewContext(context.Background(), &auth.Key{ID: "k", MaxConcurrent: 1000})
+	req := calltest.Request("gpt-4.1", "what is the status of order 1234?", 100)
+	resp := calltest.Response("gpt-4.1", "p", 10, 20, 0.0002)
+	h := func(context.Context, any) (any, error) { return resp, nil }
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := unary(ctx, req, calltest.ChatInfo, h); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
