@@ -91,3 +91,67 @@ func BenchmarkStreamDecode(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*(n+2)), "ns/chunk")
 }
+
+// benchTextResponse is a chat.completion as OpenAI sends it today: one
+// choice of about 16 tokens, usage with details, and the fields the adapter
+// ignores.
+const benchTextResponse = `{"id":"chatcmpl-BQ4mX7b2Qk9ZsT0yEwq3nLrVh8Jp1","object":"chat.completion","created":1745671234,"model":"gpt-4o-mini-2024-07-18",` +
+	`"choices":[{"index":0,"message":{"role":"assistant","content":"Your order 1234 left our warehouse yesterday and should arrive tomorrow before noon.","refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"stop"}],` +
+	`"usage":{"prompt_tokens":42,"completion_tokens":16,"total_tokens":58,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},` +
+	`"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}},` +
+	`"service_tier":"default","system_fingerprint":"fp_dbaca60df0"}`
+
+// benchToolResponse is a chat.completion with two parallel tool calls.
+const benchToolResponse = `{"id":"chatcmpl-BQ4mX7b2Qk9ZsT0yEwq3nLrVh8Jp2","object":"chat.completion","created":1745671234,"model":"gpt-4o-mini-2024-07-18",` +
+	`"choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[` +
+	`{"id":"call_Xk2r9TqL0mZ4vB7nW1yH3sJd","type":"function","function":{"name":"get_weather","arguments":"{\"location\":\"Boston, MA\",\"unit\":\"celsius\"}"}},` +
+	`{"id":"call_P8fN5cE2aR6uK0wQ9tY4iO1l","type":"function","function":{"name":"get_forecast","arguments":"{\"location\":\"Boston, MA\",\"days\":2}"}}],` +
+	`"refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"tool_calls"}],` +
+	`"usage":{"prompt_tokens":120,"completion_tokens":52,"total_tokens":172,"prompt_tokens_details":{"cached_tokens":64,"audio_tokens":0},` +
+	`"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}},` +
+	`"service_tier":"default","system_fingerprint":"fp_dbaca60df0"}`
+
+// BenchmarkDecodeResponse measures reading a unary chat.completion body and
+// mapping it to an llm.Response, the adapter's part of a unary call after
+// the HTTP exchange.
+func BenchmarkDecodeResponse(b *testing.B) {
+	for _, bb := range []struct {
+		name, body string
+	}{
+		{"text", benchTextResponse},
+		{"tools", benchToolResponse},
+	} {
+		b.Run(bb.name, func(b *testing.B) {
+			c, err := New(Config{Name: "bench", BaseURL: "https://api.openai.com/v1"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			wire := []byte(bb.body)
+			body := &benchBody{}
+			resp := &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}}, ContentLength: int64(len(wire))}
+			ctx := context.Background()
+			b.SetBytes(int64(len(wire)))
+			b.ReportAllocs()
+			for b.Loop() {
+				body.Reset(wire)
+				resp.Body = body
+				var w chatResponse
+				if err := c.call.Open(ctx, resp).ReadJSON(&w); err != nil {
+					b.Fatal(err)
+				}
+				r, err := c.toResponse(&w, resp.StatusCode)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if r.Usage.CompletionTokens == 0 {
+					b.Fatalf("usage = %+v, want completion tokens", r.Usage)
+				}
+			}
+		})
+	}
+}
+
+// benchBody is a response body that can be read again.
+type benchBody struct{ bytes.Reader }
+
+func (*benchBody) Close() error { return nil }

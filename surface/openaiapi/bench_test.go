@@ -153,3 +153,39 @@ func TestChunkEncoderDoesNotAllocate(t *testing.T) {
 		t.Errorf("chunkEncoder.delta allocations per run = %v, want 0", got)
 	}
 }
+
+// benchAgentRequest is an agent turn as the OpenAI SDKs send it: a system
+// prompt, a tool round trip in the history, two tools and a few
+// sampling settings.
+const benchAgentRequest = `{"messages":[` +
+	`{"role":"system","content":"You are a customer service agent for an online shop. Be brief and friendly, and use the tools to look orders up."},` +
+	`{"role":"user","content":"Where is my order 1234? It was due yesterday."},` +
+	`{"role":"assistant","content":null,"tool_calls":[{"id":"call_Xk2r9TqL0mZ4vB7nW1yH3sJd","type":"function","function":{"name":"get_order","arguments":"{\"order_id\":\"1234\"}"}}]},` +
+	`{"role":"tool","tool_call_id":"call_Xk2r9TqL0mZ4vB7nW1yH3sJd","content":"{\"status\":\"shipped\",\"eta\":\"2025-05-02\"}"},` +
+	`{"role":"user","content":[{"type":"text","text":"Can you send it to my office instead?"}]}],` +
+	`"model":"gpt-4o-mini","max_completion_tokens":256,"temperature":0.3,"user":"u-1234","stream":false,` +
+	`"tools":[{"type":"function","function":{"name":"get_order","description":"Look an order up by id","parameters":{"type":"object","properties":{"order_id":{"type":"string"}},"required":["order_id"],"additionalProperties":false},"strict":true}},` +
+	`{"type":"function","function":{"name":"change_address","description":"Change the delivery address of an order","parameters":{"type":"object","properties":{"order_id":{"type":"string"},"address":{"type":"string"}},"required":["order_id","address"]}}}],` +
+	`"tool_choice":"auto"}`
+
+// BenchmarkParseChat measures decoding and translating a request body.
+func BenchmarkParseChat(b *testing.B) {
+	for _, bb := range []struct {
+		name, body string
+	}{
+		{"short", `{"messages":[{"role":"system","content":"You are a helpful assistant. Answer briefly."},{"role":"user","content":"What is the capital of Norway?"}],"model":"gpt-4o-mini","max_tokens":256,"temperature":0.3}`},
+		{"tool", benchRequest + `}`},
+		{"agent", benchAgentRequest},
+	} {
+		b.Run(bb.name, func(b *testing.B) {
+			body := []byte(bb.body)
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := parseChat(body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

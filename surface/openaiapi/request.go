@@ -8,10 +8,12 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/types/known/structpb"
 
 	llmgatewayv1 "github.com/llmgateway/llmgateway/gen/llmgateway/v1"
+	"github.com/llmgateway/llmgateway/internal/jsonr"
 )
 
 // chatRequest is the part of OpenAI's Chat Completions request body that the
@@ -97,6 +99,15 @@ func parseChat(body []byte) (*parsedChat, *apiError) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, invalid("", "the request body is empty; send a JSON object with model and messages")
 	}
+	if p, ok := parseChatFast(body); ok {
+		return p, nil
+	}
+	return parseChatJSON(body)
+}
+
+// parseChatJSON is parseChat with encoding/json: the reference that
+// parseChatFast must match, and the only path that reports errors.
+func parseChatJSON(body []byte) (*parsedChat, *apiError) {
 	var in chatRequest
 	if err := unmarshal(body, "", &in); err != nil {
 		return nil, err
@@ -481,4 +492,519 @@ func kindName(t reflect.Type) string {
 		return "an object"
 	}
 	return t.String()
+}
+
+// parseChatFast is parseChat for a valid request, in one pass of a
+// jsonReader instead of encoding/json's reflection and the second pass
+// into every raw member. It reports false for anything else: a body that
+// is not valid JSON, a value of the wrong type, anything parseChat
+// rejects, or anything the reader leaves alone (see jsonReader). parseChat
+// then reads the body as it always has, so that every error and every
+// result stays what it was; what parseChatFast accepts, it must read
+// exactly as parseChat does.
+func parseChatFast(body []byte) (*parsedChat, bool) {
+	var r jsonReader
+	r.Reset(body)
+	p := r.chatRequest()
+	if !r.End() {
+		return nil, false
+	}
+	return p, true
+}
+
+// jsonReader is a jsonr.Reader with this package's decoders as methods.
+type jsonReader struct{ jsonr.Reader }
+
+// chatRequestFields are chatRequest's member names, for jsonReader.unknown.
+var chatRequestFields = [...]string{
+	"model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "tools",
+	"tool_choice", "user", "safety_identifier", "metadata", "n", "stream", "stream_options", "functions", "function_call",
+}
+
+func (r *jsonReader) chatRequest() *parsedChat {
+	if !r.Open('{') {
+		return nil
+	}
+	out := &llmgatewayv1.ChatRequest{}
+	var (
+		seen                 uint32
+		maxTokens, maxCompl  *int64
+		user, safetyID       string
+		stream, includeUsage bool
+	)
+	for i := 0; r.More('}', i); i++ {
+		k := r.Key()
+		// bit is the member's bit in seen, its index in chatRequestFields.
+		bit := -1
+		for j, f := range chatRequestFields {
+			if string(k) == f {
+				bit = j
+				break
+			}
+		}
+		if bit < 0 {
+			r.Unknown(k, chatRequestFields[:]...)
+			continue
+		}
+		if !r.Once(&seen, 1<<bit) || r.Null() {
+			continue
+		}
+		switch bit {
+		case 0: // model
+			out.Model = r.Str()
+		case 1: // messages
+			out.Messages = r.messages()
+		case 2: // max_tokens
+			n := r.Int64()
+			maxTokens = &n
+		case 3: // max_completion_tokens
+			n := r.Int64()
+			maxCompl = &n
+		case 4: // temperature
+			f := r.Float64()
+			out.Temperature = &f
+		case 5: // top_p
+			f := r.Float64()
+			out.TopP = &f
+		case 6: // stop
+			out.Stop = r.stop()
+		case 7: // tools
+			out.Tools = r.tools()
+		case 8: // tool_choice
+			out.ToolChoice = r.toolChoice()
+		case 9: // user
+			user = r.Str()
+		case 10: // safety_identifier
+			safetyID = r.Str()
+		case 11: // metadata
+			out.Metadata = r.metadata()
+		case 12: // n: only 1 is accepted
+			if r.Int64() != 1 {
+				r.Fail()
+			}
+		case 13: // stream
+			stream = r.Bool()
+		case 14: // stream_options
+			includeUsage = r.streamOptions()
+		default: // functions, function_call: only null is accepted
+			r.Fail()
+		}
+	}
+	out.User = user
+	if user == "" {
+		out.User = safetyID
+	}
+	switch {
+	case maxCompl != nil:
+		out.MaxTokens = r.tokenLimit(*maxCompl)
+	case maxTokens != nil:
+		out.MaxTokens = r.tokenLimit(*maxTokens)
+	}
+	if r.Failed() {
+		return nil
+	}
+	return &parsedChat{req: out, stream: stream, includeUsage: stream && includeUsage}
+}
+
+// tokenLimit returns a max-tokens value as int32Field accepts it, failing the
+// reader where int32Field fails.
+func (r *jsonReader) tokenLimit(v int64) *int32 {
+	if v < 0 || v > math.MaxInt32 {
+		r.Fail()
+		return nil
+	}
+	n := int32(v)
+	return &n
+}
+
+func (r *jsonReader) streamOptions() (includeUsage bool) {
+	if !r.Open('{') {
+		return false
+	}
+	var seen uint32
+	for i := 0; r.More('}', i); i++ {
+		k := r.Key()
+		if string(k) != "include_usage" {
+			r.Unknown(k, "include_usage")
+			continue
+		}
+		if r.Once(&seen, 1) && !r.Null() {
+			includeUsage = r.Bool()
+		}
+	}
+	return includeUsage
+}
+
+func (r *jsonReader) metadata() map[string]string {
+	if !r.Open('{') {
+		return nil
+	}
+	m := make(map[string]string)
+	for i := 0; r.More('}', i); i++ {
+		k := r.Key()
+		if !utf8.Valid(k) {
+			r.Fail() // encoding/json would replace the invalid bytes
+			return nil
+		}
+		m[string(k)] = r.Str()
+	}
+	return m
+}
+
+func (r *jsonReader) stop() []string {
+	if r.Peek() == '"' {
+		return []string{r.Str()}
+	}
+	if !r.Open('[') {
+		return nil
+	}
+	var ss []string
+	for i := 0; r.More(']', i); i++ {
+		ss = append(ss, r.Str())
+	}
+	return ss
+}
+
+func (r *jsonReader) messages() []*llmgatewayv1.Message {
+	if !r.Open('[') {
+		return nil
+	}
+	var out []*llmgatewayv1.Message
+	for i := 0; r.More(']', i); i++ {
+		if m := r.message(); m != nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (r *jsonReader) message() *llmgatewayv1.Message {
+	if !r.Open('{') {
+		return nil
+	}
+	m := &llmgatewayv1.Message{}
+	var seen uint32
+	for i := 0; r.More('}', i); i++ {
+		var bit uint32
+		switch k := r.Key(); string(k) {
+		case "role":
+			bit = 1 << 0
+		case "content":
+			bit = 1 << 1
+		case "name":
+			bit = 1 << 2
+		case "tool_calls":
+			bit = 1 << 3
+		case "tool_call_id":
+			bit = 1 << 4
+		case "function_call":
+			bit = 1 << 5
+		default:
+			r.Unknown(k, "role", "content", "name", "tool_calls", "tool_call_id", "function_call")
+			continue
+		}
+		if !r.Once(&seen, bit) || r.Null() {
+			continue
+		}
+		switch bit {
+		case 1 << 0:
+			m.Role = r.Str()
+			if m.Role == "function" {
+				r.Fail()
+			}
+		case 1 << 1:
+			m.Content = r.content()
+		case 1 << 2:
+			m.Name = r.Str()
+		case 1 << 3:
+			m.ToolCalls = r.toolCalls()
+		case 1 << 4:
+			m.ToolCallId = r.Str()
+		default: // function_call: only null is accepted
+			r.Fail()
+		}
+	}
+	return m
+}
+
+// content reads a message's content as parseContent does; null is read by
+// the caller.
+func (r *jsonReader) content() string {
+	if r.Peek() == '"' {
+		return r.Str()
+	}
+	if !r.Open('[') {
+		return ""
+	}
+	var sb strings.Builder
+	for i := 0; r.More(']', i); i++ {
+		if !r.Open('{') {
+			return ""
+		}
+		var seen uint32
+		var typ string
+		var text, refusal []byte
+		var hasText, hasRefusal bool
+		for j := 0; r.More('}', j); j++ {
+			switch k := r.Key(); string(k) {
+			case "type":
+				if r.Once(&seen, 1) && !r.Null() {
+					typ = r.Str()
+				}
+			case "text":
+				if r.Once(&seen, 2) && !r.Null() {
+					text, hasText = append(text[:0], r.StrBytes()...), true
+				}
+			case "refusal":
+				if r.Once(&seen, 4) && !r.Null() {
+					refusal, hasRefusal = append(refusal[:0], r.StrBytes()...), true
+				}
+			default:
+				r.Unknown(k, "type", "text", "refusal")
+			}
+		}
+		switch {
+		case typ == "text" && hasText:
+			sb.Write(text)
+		case typ == "refusal" && hasRefusal:
+			sb.Write(refusal)
+		default:
+			r.Fail()
+		}
+	}
+	return sb.String()
+}
+
+func (r *jsonReader) toolCalls() []*llmgatewayv1.ToolCall {
+	if !r.Open('[') {
+		return nil
+	}
+	var out []*llmgatewayv1.ToolCall
+	for i := 0; r.More(']', i); i++ {
+		if !r.Open('{') {
+			return nil
+		}
+		var seen uint32
+		var id, typ string
+		var fn *llmgatewayv1.FunctionCall
+		for j := 0; r.More('}', j); j++ {
+			switch k := r.Key(); string(k) {
+			case "id":
+				if r.Once(&seen, 1) && !r.Null() {
+					id = r.Str()
+				}
+			case "type":
+				if r.Once(&seen, 2) && !r.Null() {
+					typ = r.Str()
+				}
+			case "function":
+				if r.Once(&seen, 4) && !r.Null() {
+					fn = r.functionCall()
+				}
+			default:
+				r.Unknown(k, "id", "type", "function")
+			}
+		}
+		if typ != "" && typ != "function" || fn == nil {
+			r.Fail()
+			return nil
+		}
+		out = append(out, &llmgatewayv1.ToolCall{Id: id, Type: "function", Function: fn})
+	}
+	return out
+}
+
+func (r *jsonReader) functionCall() *llmgatewayv1.FunctionCall {
+	if !r.Open('{') {
+		return nil
+	}
+	fn := &llmgatewayv1.FunctionCall{}
+	var seen uint32
+	for i := 0; r.More('}', i); i++ {
+		switch k := r.Key(); string(k) {
+		case "name":
+			if r.Once(&seen, 1) && !r.Null() {
+				fn.Name = r.Str()
+			}
+		case "arguments":
+			if r.Once(&seen, 2) && !r.Null() {
+				fn.Arguments = r.Str()
+			}
+		default:
+			r.Unknown(k, "name", "arguments")
+		}
+	}
+	return fn
+}
+
+func (r *jsonReader) tools() []*llmgatewayv1.Tool {
+	if !r.Open('[') {
+		return nil
+	}
+	var out []*llmgatewayv1.Tool
+	for i := 0; r.More(']', i); i++ {
+		if !r.Open('{') {
+			return nil
+		}
+		var seen uint32
+		var typ string
+		var def *llmgatewayv1.FunctionDefinition
+		for j := 0; r.More('}', j); j++ {
+			switch k := r.Key(); string(k) {
+			case "type":
+				if r.Once(&seen, 1) && !r.Null() {
+					typ = r.Str()
+				}
+			case "function":
+				if r.Once(&seen, 2) && !r.Null() {
+					def = r.functionDefinition()
+				}
+			default:
+				r.Unknown(k, "type", "function")
+			}
+		}
+		if typ != "" && typ != "function" || def == nil {
+			r.Fail()
+			return nil
+		}
+		out = append(out, &llmgatewayv1.Tool{Type: "function", Function: def})
+	}
+	return out
+}
+
+func (r *jsonReader) functionDefinition() *llmgatewayv1.FunctionDefinition {
+	if !r.Open('{') {
+		return nil
+	}
+	def := &llmgatewayv1.FunctionDefinition{}
+	var seen uint32
+	for i := 0; r.More('}', i); i++ {
+		switch k := r.Key(); string(k) {
+		case "name":
+			if r.Once(&seen, 1) && !r.Null() {
+				def.Name = r.Str()
+			}
+		case "description":
+			if r.Once(&seen, 2) && !r.Null() {
+				def.Description = r.Str()
+			}
+		case "parameters":
+			if r.Once(&seen, 4) && !r.Null() {
+				def.Parameters = r.protoStruct(0)
+			}
+		case "strict":
+			if r.Once(&seen, 8) && !r.Null() {
+				b := r.Bool()
+				def.Strict = &b
+			}
+		default:
+			r.Unknown(k, "name", "description", "parameters", "strict")
+		}
+	}
+	return def
+}
+
+// protoStruct reads an object as structpb.NewStruct converts what
+// encoding/json decodes into a map[string]any: numbers as float64, later
+// members replacing earlier ones of the same name.
+func (r *jsonReader) protoStruct(depth int) *structpb.Struct {
+	if depth >= jsonr.MaxDepth || !r.Open('{') {
+		r.Fail()
+		return nil
+	}
+	s := &structpb.Struct{Fields: make(map[string]*structpb.Value)}
+	for i := 0; r.More('}', i); i++ {
+		k := r.Key()
+		if !utf8.Valid(k) {
+			r.Fail() // encoding/json would replace the invalid bytes
+			return nil
+		}
+		s.Fields[string(k)] = r.protoValue(depth + 1)
+	}
+	return s
+}
+
+func (r *jsonReader) protoValue(depth int) *structpb.Value {
+	switch r.Peek() {
+	case '{':
+		return structpb.NewStructValue(r.protoStruct(depth))
+	case '[':
+		if depth >= jsonr.MaxDepth {
+			r.Fail()
+			return nil
+		}
+		r.Open('[')
+		l := &structpb.ListValue{Values: []*structpb.Value{}}
+		for i := 0; r.More(']', i); i++ {
+			l.Values = append(l.Values, r.protoValue(depth+1))
+		}
+		return structpb.NewListValue(l)
+	case '"':
+		return structpb.NewStringValue(r.Str())
+	case 't', 'f':
+		return structpb.NewBoolValue(r.Bool())
+	case 'n':
+		r.Literal("null")
+		return structpb.NewNullValue()
+	}
+	return structpb.NewNumberValue(r.Float64())
+}
+
+func (r *jsonReader) toolChoice() *llmgatewayv1.ToolChoice {
+	if r.Peek() == '"' {
+		switch s := r.StrBytes(); string(s) {
+		case "auto":
+			return &llmgatewayv1.ToolChoice{Mode: "auto"}
+		case "none":
+			return &llmgatewayv1.ToolChoice{Mode: "none"}
+		case "required":
+			return &llmgatewayv1.ToolChoice{Mode: "required"}
+		}
+		r.Fail()
+		return nil
+	}
+	if !r.Open('{') {
+		return nil
+	}
+	var seen uint32
+	var typ, name string
+	for i := 0; r.More('}', i); i++ {
+		switch k := r.Key(); string(k) {
+		case "type":
+			if r.Once(&seen, 1) && !r.Null() {
+				typ = r.Str()
+			}
+		case "function":
+			if r.Once(&seen, 2) && !r.Null() {
+				name = r.functionName()
+			}
+		default:
+			r.Unknown(k, "type", "function")
+		}
+	}
+	if typ != "function" || name == "" {
+		r.Fail()
+		return nil
+	}
+	return &llmgatewayv1.ToolChoice{Mode: "function", FunctionName: name}
+}
+
+// functionName reads tool_choice's {"name":...} object.
+func (r *jsonReader) functionName() string {
+	if !r.Open('{') {
+		return ""
+	}
+	var seen uint32
+	var name string
+	for i := 0; r.More('}', i); i++ {
+		k := r.Key()
+		if string(k) != "name" {
+			r.Unknown(k, "name")
+			continue
+		}
+		if r.Once(&seen, 1) && !r.Null() {
+			name = r.Str()
+		}
+	}
+	return name
 }

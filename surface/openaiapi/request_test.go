@@ -259,3 +259,138 @@ func TestParseChatErrors(t *testing.T) {
 		})
 	}
 }
+
+// fastBodies are request bodies that parseChatFast must read as
+// parseChatJSON does, each marked with whether parseChatFast reads them
+// itself or leaves them to parseChatJSON.
+var fastBodies = []struct {
+	name string
+	give string
+	fast bool
+}{
+	{"bench short", `{"messages":[{"role":"user","content":"hi"}],"model":"gpt-4o-mini","max_tokens":256,"temperature":0.3}`, true},
+	{"bench tool", benchRequest + `}`, true},
+	{"bench agent", benchAgentRequest, true},
+	{"bench stream", benchRequest + `,"stream":true,"stream_options":{"include_usage":true}}`, true},
+	{"every field", `{"model":"smart","messages":[{"role":"system","content":"be brief"},` +
+		`{"role":"developer","content":[{"type":"text","text":"no "},{"type":"text","text":"lists"}]},` +
+		`{"role":"user","content":"weather?","name":"ann"},` +
+		`{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Oslo\"}"}}]},` +
+		`{"role":"tool","tool_call_id":"call_1","content":[{"type":"text","text":"12C"}]},` +
+		`{"role":"assistant","content":[{"type":"refusal","refusal":"I can't"}]}],` +
+		`"max_tokens":100,"temperature":0.2,"top_p":0.9,"stop":["\n\n","END"],` +
+		`"tools":[{"type":"function","function":{"name":"get_weather","description":"Weather by city","strict":true,` +
+		`"parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}}],` +
+		`"tool_choice":{"type":"function","function":{"name":"get_weather"}},"user":"u-42","metadata":{"team":"search"},` +
+		`"n":1,"stream":true,"stream_options":{"include_usage":true}}`, true},
+	{"max_completion_tokens wins", `{"model":"m","max_tokens":3000000000,"max_completion_tokens":20}`, true},
+	{"max_tokens zero", `{"model":"m","max_completion_tokens":0}`, true},
+	{"stop string, tool choice string", `{"model":"m","stop":"END","tool_choice":"required"}`, true},
+	{"nulls", `{"model":"m","messages":null,"max_tokens":null,"max_completion_tokens":null,"temperature":null,"top_p":null,"stop":null,` +
+		`"tools":null,"tool_choice":null,"n":null,"stream":null,"stream_options":null,"metadata":null,"functions":null,"function_call":null,"user":null,"safety_identifier":null}`, true},
+	{"nulls in members", `{"model":"m","messages":[{"role":null,"content":null,"name":null,"tool_calls":null,"tool_call_id":null,"function_call":null},` +
+		`{"role":"assistant","tool_calls":[{"id":null,"type":null,"function":{"name":null,"arguments":null}}]},` +
+		`{"role":"user","content":[{"type":"text","text":"x","refusal":null}]}],` +
+		`"tools":[{"type":null,"function":{"name":"f","description":null,"parameters":null,"strict":null}}],"stream_options":{"include_usage":null}}`, true},
+	{"ignored fields", `{"model":"m","presence_penalty":0.5,"logit_bias":{"50256":-100},"seed":7,"response_format":{"type":"json_object"},` +
+		`"parallel_tool_calls":false,"logprobs":true,"something_new":{"nested":[1,2,{"a":[]}]}}`, true},
+	{"safety_identifier", `{"model":"m","safety_identifier":"hashed-user"}`, true},
+	{"user wins over safety_identifier", `{"model":"m","safety_identifier":"hashed-user","user":"u"}`, true},
+	{"include_usage without stream", `{"model":"m","stream":false,"stream_options":{"include_usage":true,"other":1}}`, true},
+	{"empty arrays and objects", `{"model":"m","messages":[{"role":"user","content":[],"tool_calls":[]}],"stop":[],"tools":[],"metadata":{}}`, true},
+	{"tool without type or parameters", `{"model":"m","tools":[{"function":{"name":"now"}}],"tool_choice":"none"}`, true},
+	{"tool call without type", `{"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"c","function":{}}]}]}`, true},
+	{"parameters of every kind", `{"model":"m","tools":[{"function":{"name":"f","parameters":{"a":1.5,"b":-0,"c":1e300,"d":true,"e":false,"f":null,` +
+		`"g":"s\u00e9\ud83d","h":[],"i":[1,[2,[3]]],"j":{},"k":{"l":{"m":"n"}},"a":"later wins"}}}]}`, true},
+	{"escapes and unicode", `{"model":"m\u00e9","messages":[{"role":"user","content":"line\nnext \"q\" \\ \/ \u2028 é漢字🙂 \ud83d alone"}],` +
+		`"stop":["\u0000"],"metadata":{"k":"v\tw"},"tool_choice":"\u0061uto"}`, true},
+	{"invalid UTF-8 in strings", "{\"model\":\"m\xff\",\"messages\":[{\"role\":\"user\",\"content\":\"a\xc3(b\"}]}", true},
+	{"whitespace", " \n{ \"model\" : \"m\" , \"messages\" : [ { \"role\" : \"user\" , \"content\" : \"x\" } ] }\r\n\t", true},
+	{"repeated metadata key", `{"model":"m","metadata":{"k":"a","k":"b"}}`, true},
+
+	// Left to parseChatJSON, which accepts them.
+	{"key case", `{"Model":"m","MESSAGES":[{"Role":"user","content":"x"}]}`, false},
+	{"repeated member", `{"model":"a","model":"b"}`, false},
+	{"repeated stream_options merge", `{"model":"m","stream":true,"stream_options":{"include_usage":true},"stream_options":{}}`, false},
+	{"escaped key", `{"\u006dodel":"m"}`, false},
+	{"escaped parameters key", `{"model":"m","tools":[{"function":{"name":"f","parameters":{"\u0061":1}}}]}`, false},
+	{"invalid UTF-8 in parameters key", "{\"model\":\"m\",\"tools\":[{\"function\":{\"name\":\"f\",\"parameters\":{\"a\xff\":1}}}]}", false},
+	{"invalid UTF-8 in metadata key", "{\"model\":\"m\",\"metadata\":{\"a\xff\":\"v\"}}", false},
+	{"metadata null value", `{"model":"m","metadata":{"k":null}}`, false},
+	{"stop null element", `{"model":"m","stop":["a",null]}`, false},
+	{"deep parameters", `{"model":"m","tools":[{"function":{"name":"f","parameters":{"a":` + strings.Repeat("[", 70) + strings.Repeat("]", 70) + `}}}]}`, false},
+	{"null body", `null`, false},
+
+	// Errors, from parseChatJSON.
+	{"not an object", `[1]`, false},
+	{"syntax error", "{\n  \"model\": \"m\",\n  \"messages\": [}\n}", false},
+	{"trailing data", `{"model":"m"} {}`, false},
+	{"image part", `{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"http://x/y.png"}}]}]}`, false},
+	{"part without type", `{"model":"m","messages":[{"role":"user","content":[{"text":"x"}]}]}`, false},
+	{"text part without text", `{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":null}]}]}`, false},
+	{"refusal part without refusal", `{"model":"m","messages":[{"role":"user","content":[{"type":"refusal","text":"x"}]}]}`, false},
+	{"content a number", `{"model":"m","messages":[{"role":"user","content":5}]}`, false},
+	{"message null", `{"model":"m","messages":[null]}`, false},
+	{"function role", `{"model":"m","messages":[{"role":"function","content":"x"}]}`, false},
+	{"legacy function_call in message", `{"model":"m","messages":[{"role":"assistant","function_call":{"name":"f"}}]}`, false},
+	{"legacy functions", `{"model":"m","functions":[]}`, false},
+	{"legacy function_call", `{"model":"m","function_call":"auto"}`, false},
+	{"n=2", `{"model":"m","n":2}`, false},
+	{"max_tokens too big", `{"model":"m","max_tokens":3000000000}`, false},
+	{"max_tokens negative", `{"model":"m","max_completion_tokens":-1}`, false},
+	{"max_tokens fractional", `{"model":"m","max_tokens":1.5}`, false},
+	{"temperature a string", `{"model":"m","temperature":"hot"}`, false},
+	{"temperature out of range", `{"model":"m","temperature":1e400}`, false},
+	{"stream a string", `{"model":"m","stream":"yes"}`, false},
+	{"custom tool", `{"model":"m","tools":[{"type":"custom","custom":{"name":"x"}}]}`, false},
+	{"tool without function", `{"model":"m","tools":[{"type":"function"}]}`, false},
+	{"tool function null", `{"model":"m","tools":[{"type":"function","function":null}]}`, false},
+	{"parameters not an object", `{"model":"m","tools":[{"function":{"name":"f","parameters":"x"}}]}`, false},
+	{"tool_choice unknown", `{"model":"m","tool_choice":"any"}`, false},
+	{"tool_choice without name", `{"model":"m","tool_choice":{"type":"function","function":{}}}`, false},
+	{"tool_choice a number", `{"model":"m","tool_choice":1}`, false},
+	{"tool call custom", `{"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"c","type":"custom"}]}]}`, false},
+	{"tool call without function", `{"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"c"}]}]}`, false},
+	{"tool call arguments object", `{"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"c","function":{"name":"f","arguments":{}}}]}]}`, false},
+}
+
+func TestParseChatFast(t *testing.T) {
+	for _, tt := range fastBodies {
+		t.Run(tt.name, func(t *testing.T) {
+			_, ok := parseChatFast([]byte(tt.give))
+			if ok != tt.fast {
+				t.Errorf("parseChatFast() ok = %v, want %v", ok, tt.fast)
+			}
+			checkParseFast(t, []byte(tt.give))
+		})
+	}
+}
+
+// checkParseFast checks that what parseChatFast accepts, parseChatJSON
+// accepts too and reads the same way.
+func checkParseFast(t *testing.T, body []byte) {
+	t.Helper()
+	got, ok := parseChatFast(body)
+	if !ok {
+		return
+	}
+	want, err := parseChatJSON(body)
+	if err != nil {
+		t.Fatalf("parseChatFast(%q) accepts a body parseChatJSON rejects: %v", body, err)
+	}
+	if diff := cmp.Diff(want.req, got.req, protocmp.Transform()); diff != "" {
+		t.Errorf("parseChatFast(%q) request mismatch (-parseChatJSON +parseChatFast):\n%s", body, diff)
+	}
+	if got.stream != want.stream || got.includeUsage != want.includeUsage {
+		t.Errorf("parseChatFast(%q) stream, includeUsage = %v, %v, want %v, %v", body, got.stream, got.includeUsage, want.stream, want.includeUsage)
+	}
+}
+
+func FuzzParseChatFast(f *testing.F) {
+	for _, tt := range fastBodies {
+		f.Add(tt.give)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		checkParseFast(t, []byte(in))
+	})
+}

@@ -2,7 +2,6 @@ package openaiapi
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -22,40 +21,6 @@ const (
 )
 
 const finishError = "error"
-
-// chatCompletion is OpenAI's chat.completion object.
-type chatCompletion struct {
-	ID         string          `json:"id"`
-	Object     string          `json:"object"`
-	Created    int64           `json:"created"`
-	Model      string          `json:"model"`
-	Choices    []choice        `json:"choices"`
-	Usage      json.RawMessage `json:"usage"`
-	LLMGateway json.RawMessage `json:"llmgateway,omitempty"`
-}
-
-type choice struct {
-	Index        int             `json:"index"`
-	Message      responseMessage `json:"message"`
-	FinishReason string          `json:"finish_reason"`
-	Logprobs     *struct{}       `json:"logprobs"`
-}
-
-type responseMessage struct {
-	Role      string             `json:"role"`
-	Content   *string            `json:"content"`
-	Refusal   *string            `json:"refusal"`
-	ToolCalls []responseToolCall `json:"tool_calls,omitempty"`
-}
-
-type responseToolCall struct {
-	ID       string `json:"id"`
-	Type     string `json:"type"`
-	Function struct {
-		Name      string `json:"name"`
-		Arguments string `json:"arguments"`
-	} `json:"function"`
-}
 
 func (h *Handler) chatCompletions(w http.ResponseWriter, r *http.Request) {
 	// The body is needed only until it is parsed: parseChat copies what it
@@ -107,45 +72,11 @@ func (h *Handler) chat(ctx context.Context, w http.ResponseWriter, p *parsedChat
 	if c := resp.GetCreated(); c != nil && c.IsValid() {
 		created = c.GetSeconds()
 	}
-	msg := resp.GetMessage()
-	out := chatCompletion{
-		ID:      h.completionID(resp.GetId()),
-		Object:  "chat.completion",
-		Created: created,
-		Model:   resp.GetModel(),
-		Choices: []choice{{
-			Message: responseMessage{
-				Role:      "assistant",
-				ToolCalls: responseToolCalls(msg.GetToolCalls()),
-			},
-			FinishReason: finishReason(resp.GetFinishReason()),
-		}},
-		Usage:      appendUsage(nil, resp.GetUsage()),
-		LLMGateway: appendGatewayInfo(nil, resp.GetProvider(), resp.GetCostUsd(), resp.GetRoute()),
-	}
-	if content := msg.GetContent(); content != "" || len(out.Choices[0].Message.ToolCalls) == 0 {
-		out.Choices[0].Message.Content = &content
-	}
-	body, err := json.Marshal(&out)
-	if err != nil { // unreachable: every field is a plain value or valid JSON
-		h.writeError(w, &apiError{status: http.StatusInternalServerError, Message: "encoding response: " + err.Error(), Type: typeAPI})
-		return
-	}
+	// The body is written before the buffer goes back to the pool: a
+	// ResponseWriter does not keep what it is given.
+	body := appendCompletion(h.getChunkBuffer(), h.completionID(resp.GetId()), created, resp)
 	h.writeJSON(w, http.StatusOK, body)
-}
-
-func responseToolCalls(calls []*llmgatewayv1.ToolCall) []responseToolCall {
-	if len(calls) == 0 {
-		return nil
-	}
-	out := make([]responseToolCall, len(calls))
-	for i, c := range calls {
-		out[i].ID = c.GetId()
-		out[i].Type = "function"
-		out[i].Function.Name = c.GetFunction().GetName()
-		out[i].Function.Arguments = c.GetFunction().GetArguments()
-	}
-	return out
+	h.putChunkBuffer(body)
 }
 
 // setGatewayHeaders sets the x-llmgateway-* response headers.

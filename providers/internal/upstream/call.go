@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/llmgateway/llmgateway/llm"
@@ -75,6 +76,8 @@ type Caller struct {
 
 	unaryCause  error // cause of a unary attempt's timeout
 	streamCause error // cause of a streamed attempt's timeout
+
+	bodies sync.Pool // of *[]byte, for unary response bodies
 }
 
 // NewCaller returns a Caller for cfg and l. cfg.Timeout must not be
@@ -166,7 +169,7 @@ func (c *Caller) Unary(ctx context.Context, build RequestFunc, errorFrom ErrorFu
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, errorFrom(ctx, resp)
 	}
-	if err := ReadJSON(ctx, c.provider, resp, c.maxResponseBytes, v); err != nil {
+	if err := readJSON(ctx, c.provider, resp, c.maxResponseBytes, v, &c.bodies); err != nil {
 		return nil, err
 	}
 	return resp, nil
@@ -249,7 +252,7 @@ func (o Opened) IsJSON() bool {
 // ReadJSON reads the body, at most the response bound of it, decodes it
 // into v as upstream.ReadJSON does, and ends the attempt.
 func (o Opened) ReadJSON(v any) error {
-	err := ReadJSON(o.ctx, o.c.provider, o.Response, o.c.maxResponseBytes, v)
+	err := readJSON(o.ctx, o.c.provider, o.Response, o.c.maxResponseBytes, v, &o.c.bodies)
 	o.stopTimer()
 	o.cancel(nil)
 	return err

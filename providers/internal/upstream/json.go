@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
+	"sync"
 )
 
 // NewJSONRequest returns a POST request to url whose body is v encoded as
@@ -36,26 +38,96 @@ func NewJSONRequest(ctx context.Context, url string, v any, header http.Header) 
 	return req, nil
 }
 
+// JSONDecoder is implemented by response types that decode themselves
+// faster than encoding/json does. ReadJSON calls DecodeJSON in place of
+// json.Unmarshal, which it must match: the same result for every body
+// json.Unmarshal accepts, an error for every body it rejects. b is valid
+// only during the call: its memory is reused afterwards.
+type JSONDecoder interface {
+	DecodeJSON(b []byte) error
+}
+
+// maxPooledBody is the capacity above which a body buffer is left to the
+// garbage collector rather than returned to the pool, so that one huge
+// response does not pin its memory.
+const maxPooledBody = 256 << 10
+
+// minBodyBuffer is the buffer a body of unknown length is first read into.
+const minBodyBuffer = 512
+
 // ReadJSON reads resp's body, at most limit bytes of it, decodes it into v
 // and closes the body. A body over limit, or one that is not valid JSON for
 // v, gives a KindMalformed error; a failure to read gives the error
 // FromTransportError makes of it, so that ctx's cancellation or deadline is
-// reported as such.
+// reported as such. When v is a JSONDecoder, its DecodeJSON decodes the
+// body; otherwise json.Unmarshal does. v must not keep the bytes it is
+// given, which json.Unmarshaler's contract already asks of it.
 func ReadJSON(ctx context.Context, provider string, resp *http.Response, limit int64, v any) error {
+	return readJSON(ctx, provider, resp, limit, v, nil)
+}
+
+// readJSON is ReadJSON reading into a buffer from pool, when not nil.
+func readJSON(ctx context.Context, provider string, resp *http.Response, limit int64, v any, pool *sync.Pool) error {
 	defer resp.Body.Close()
-	size := 512
-	if n := resp.ContentLength; n > 0 && n <= limit {
-		size = int(n) + 1 // room to see EOF without growing
+	var bp *[]byte
+	if pool != nil {
+		bp, _ = pool.Get().(*[]byte)
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, size))
-	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, limit+1)); err != nil {
+	if bp == nil {
+		bp = new([]byte)
+	}
+	buf, err := readBody(resp, limit, (*bp)[:0])
+	defer func() {
+		if pool != nil && cap(buf) <= maxPooledBody {
+			*bp = buf[:0]
+			pool.Put(bp)
+		}
+	}()
+	switch {
+	case err != nil:
 		return FromTransportError(ctx, provider, fmt.Errorf("reading response body: %w", err))
-	}
-	if int64(buf.Len()) > limit {
+	case int64(len(buf)) > limit:
 		return Malformed(provider, resp.StatusCode, fmt.Sprintf("response body exceeds %d bytes", limit), nil)
 	}
-	if err := json.Unmarshal(buf.Bytes(), v); err != nil {
+	if d, ok := v.(JSONDecoder); ok {
+		err = d.DecodeJSON(buf)
+	} else {
+		err = json.Unmarshal(buf, v)
+	}
+	if err != nil {
 		return Malformed(provider, resp.StatusCode, "decoding response body", err)
 	}
 	return nil
+}
+
+// readBody appends resp's body to buf until EOF or until it holds more
+// than limit bytes. A declared length within limit sizes the buffer at
+// once, with a byte to spare so that the read that sees EOF needs no
+// growth (bytes.Buffer.ReadFrom, by contrast, grows whenever less than
+// 512 bytes are free, which doubles an exactly sized buffer).
+func readBody(resp *http.Response, limit int64, buf []byte) ([]byte, error) {
+	want := minBodyBuffer
+	if n := resp.ContentLength; n > 0 && n <= limit {
+		want = int(n) + 1
+	}
+	buf = slices.Grow(buf, want)
+	for {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, 1)
+		}
+		room := buf[len(buf):cap(buf)]
+		if left := limit + 1 - int64(len(buf)); int64(len(room)) > left {
+			room = room[:left]
+		}
+		n, err := resp.Body.Read(room)
+		buf = buf[:len(buf)+n]
+		switch {
+		case err == io.EOF:
+			return buf, nil
+		case err != nil:
+			return buf, err
+		case int64(len(buf)) > limit:
+			return buf, nil
+		}
+	}
 }

@@ -2,10 +2,12 @@ package upstream
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -140,5 +142,97 @@ func TestReadJSONReadError(t *testing.T) {
 	err = ReadJSON(canceled, "test", resp, 1<<20, new(map[string]any))
 	if ue, ok := llm.AsUpstream(err); !ok || ue.Kind != llm.KindCanceled {
 		t.Errorf("ReadJSON(canceled) error = %v, want kind %v", err, llm.KindCanceled)
+	}
+}
+
+// recordingDecoder is a JSONDecoder that keeps a copy of what it is given.
+type recordingDecoder struct {
+	got []byte
+	err error
+}
+
+func (d *recordingDecoder) DecodeJSON(b []byte) error {
+	d.got = append(d.got[:0], b...)
+	return d.err
+}
+
+func TestReadJSONDecoder(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	const body = `{"a":1}`
+	resp, tb := response(200, nil, body)
+	var d recordingDecoder
+	if err := ReadJSON(ctx, "test", resp, 1<<20, &d); err != nil {
+		t.Fatalf("ReadJSON() error = %v", err)
+	}
+	if string(d.got) != body || !tb.closed {
+		t.Errorf("DecodeJSON given %q, body closed %v; want %q, true", d.got, tb.closed, body)
+	}
+
+	resp, _ = response(200, nil, body)
+	d.err = errors.New("bad shape")
+	err := ReadJSON(ctx, "test", resp, 1<<20, &d)
+	if ue, ok := llm.AsUpstream(err); !ok || ue.Kind != llm.KindMalformed || !errors.Is(err, d.err) {
+		t.Errorf("ReadJSON() with a failing decoder error = %v, want a malformed error wrapping %v", err, d.err)
+	}
+}
+
+// TestReadJSONBodyLengths reads bodies of declared, understated,
+// overstated and unknown length, in small reads and large ones, through a
+// pool whose buffers go from one read to the next.
+func TestReadJSONBodyLengths(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	long := `{"s":"` + strings.Repeat("x", 3000) + `"}`
+	tests := []struct {
+		name      string
+		give      string
+		length    int64 // the declared length; -1 for unknown
+		oneByte   bool
+		wantLarge bool
+	}{
+		{"long, unknown length", long, -1, false, false},
+		{"short after long", `{"s":"y"}`, -1, false, false},
+		{"declared", long, int64(len(long)), false, false},
+		{"understated", long, 10, false, false},
+		{"overstated", `{"s":"z"}`, 1 << 20, false, false},
+		{"one byte at a time", long, -1, true, false},
+		{"at the limit", `{"s":"` + strings.Repeat("x", 3992) + `"}`, -1, true, false},
+		{"over the limit", `{"s":"` + strings.Repeat("x", 3993) + `"}`, -1, false, true},
+		{"over the limit, declared", `{"s":"` + strings.Repeat("x", 3993) + `"}`, 4001, false, true},
+		{"over the limit, one byte at a time", `{"s":"` + strings.Repeat("x", 3993) + `"}`, -1, true, true},
+	}
+	var pool sync.Pool
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, tb := response(200, nil, "")
+			var r io.Reader = strings.NewReader(tt.give)
+			if tt.oneByte {
+				r = iotest.OneByteReader(r)
+			}
+			tb.r = r
+			resp.ContentLength = tt.length
+			var got struct{ S string }
+			err := readJSON(ctx, "test", resp, 4000, &got, &pool)
+			if tt.wantLarge {
+				if ue, ok := llm.AsUpstream(err); !ok || ue.Kind != llm.KindMalformed || !strings.Contains(err.Error(), "exceeds 4000 bytes") {
+					t.Errorf("readJSON() error = %v, want a body over the limit", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("readJSON() error = %v", err)
+			}
+			var want struct{ S string }
+			if err := json.Unmarshal([]byte(tt.give), &want); err != nil {
+				t.Fatal(err)
+			}
+			if got != want {
+				t.Errorf("readJSON() = %.40q..., want %.40q...", got.S, want.S)
+			}
+			if !tb.closed {
+				t.Errorf("readJSON left the body open")
+			}
+		})
 	}
 }
