@@ -322,3 +322,141 @@ func (r *jsonReader) countMember(name string) int64 {
 	}
 	return n
 }
+
+// chatChunk reads a streamed chunk whose content is a string (or null)
+// into w, whose Choices it reuses; it reports whether it read the whole
+// chunk. Anything else (content as an array of parts, an error object)
+// is left to encoding/json.
+func (r *jsonReader) chatChunk(w *chatChunk) bool {
+	if !r.Open('{') {
+		return false
+	}
+	var seen uint32
+	for i := 0; r.More('}', i); i++ {
+		switch k := r.Key(); string(k) {
+		case "model":
+			if r.Once(&seen, seen0) {
+				w.Model = r.StrOrNull()
+			}
+		case "choices":
+			if r.Once(&seen, seen1) && !r.Null() {
+				w.Choices = r.chunkChoices(w.Choices[:0])
+			}
+		case "usage":
+			if r.Once(&seen, seen2) && !r.Null() {
+				w.Usage = new(wireUsage)
+				r.usage(w.Usage)
+			}
+		case "error":
+			if r.Once(&seen, seen3) && !r.Null() {
+				r.Fail()
+			}
+		default:
+			r.Unknown(k, "model", "choices", "usage", "error")
+		}
+	}
+	return !r.Failed()
+}
+
+func (r *jsonReader) chunkChoices(out []chunkChoice[string]) []chunkChoice[string] {
+	if !r.Open('[') {
+		return out
+	}
+	if out == nil {
+		out = []chunkChoice[string]{} // as encoding/json gives for []
+	}
+	for i := 0; r.More(']', i); i++ {
+		out = append(out, chunkChoice[string]{})
+		c := &out[i]
+		if !r.Open('{') {
+			break
+		}
+		var seen uint32
+		for j := 0; r.More('}', j); j++ {
+			switch k := r.Key(); string(k) {
+			case "index":
+				if r.Once(&seen, seen0) && !r.Null() {
+					c.Index = r.Int()
+				}
+			case "delta":
+				if r.Once(&seen, seen1) && !r.Null() {
+					r.chunkDelta(&c.Delta)
+				}
+			case "finish_reason":
+				if r.Once(&seen, seen2) {
+					c.FinishReason = r.finishReason()
+				}
+			default:
+				r.Unknown(k, "index", "delta", "finish_reason")
+			}
+		}
+	}
+	return out
+}
+
+func (r *jsonReader) chunkDelta(d *chunkDelta[string]) {
+	if !r.Open('{') {
+		return
+	}
+	var seen uint32
+	for i := 0; r.More('}', i); i++ {
+		switch k := r.Key(); string(k) {
+		case "content":
+			if r.Once(&seen, seen0) {
+				// A string or null; an array of parts fails the reader,
+				// and encoding/json reads it.
+				d.Content = r.StrOrNull()
+			}
+		case "refusal":
+			if r.Once(&seen, seen1) {
+				d.Refusal = r.StrOrNull()
+			}
+		case "tool_calls":
+			if r.Once(&seen, seen2) && !r.Null() {
+				d.ToolCalls = r.toolCallDeltas()
+			}
+		case "function_call":
+			if r.Once(&seen, seen3) && !r.Null() {
+				d.FunctionCall = new(wireFunction)
+				r.function(d.FunctionCall)
+			}
+		default:
+			r.Unknown(k, "content", "refusal", "tool_calls", "function_call")
+		}
+	}
+}
+
+func (r *jsonReader) toolCallDeltas() []toolCallDelta {
+	if !r.Open('[') {
+		return nil
+	}
+	out := []toolCallDelta{} // as encoding/json gives for []
+	for i := 0; r.More(']', i); i++ {
+		out = append(out, toolCallDelta{})
+		tc := &out[i]
+		if !r.Open('{') {
+			break
+		}
+		var seen uint32
+		for j := 0; r.More('}', j); j++ {
+			switch k := r.Key(); string(k) {
+			case "index":
+				if r.Once(&seen, seen0) && !r.Null() {
+					n := r.Int()
+					tc.Index = &n
+				}
+			case "id":
+				if r.Once(&seen, seen1) {
+					tc.ID = r.StrOrNull()
+				}
+			case "function":
+				if r.Once(&seen, seen2) && !r.Null() {
+					r.function(&tc.Function)
+				}
+			default:
+				r.Unknown(k, "index", "id", "function")
+			}
+		}
+	}
+	return out
+}

@@ -29,8 +29,9 @@ type stream struct {
 	model    string
 	tools    toolIndexer
 	wire     chatChunk     // decoding target, reused
-	src      bytes.Reader  // the event data being decoded
-	dec      *json.Decoder // reads src; reused so that decoding state is too
+	rd       jsonReader    // reads chunks by hand; reused with its scratch buffer
+	src      bytes.Reader  // the event data being decoded, for dec
+	dec      *json.Decoder // reads src when rd gives up; made on first use
 }
 
 var (
@@ -41,7 +42,6 @@ var (
 func (c *Client) newStream(o upstream.Opened) *stream {
 	s := &stream{provider: c.name}
 	o.Start(&s.EventStream)
-	s.dec = json.NewDecoder(&s.src)
 	return s
 }
 
@@ -79,12 +79,38 @@ func (s *stream) Decode(ev sse.Event) (llm.Chunk, bool, error) {
 
 // decode maps one chunk; ok is false when it carries nothing to return.
 func (s *stream) decode(data []byte) (c llm.Chunk, ok bool, err error) {
+	if err := s.decodeWire(data); err != nil {
+		return c, false, upstream.Malformed(s.provider, 200, "decoding stream chunk", err)
+	}
+	return s.mapChunk()
+}
+
+// decodeWire decodes a chunk into s.wire, reusing its choices: by hand
+// when the reader takes the chunk, which it does for the chunks OpenAI
+// sends, and otherwise with encoding/json, which gives the result or the
+// error.
+func (s *stream) decodeWire(data []byte) error {
 	w := &s.wire
 	choices := w.Choices
 	clear(choices[:cap(choices)])
 	*w = chatChunk{Choices: choices[:0]}
+	s.rd.Reset(data)
+	if s.rd.chatChunk(w) && s.rd.End() {
+		return nil
+	}
+	clear(w.Choices[:cap(w.Choices)])
+	*w = chatChunk{Choices: choices[:0]}
+	return s.decodeSlow(data)
+}
+
+// decodeSlow decodes data into s.wire with encoding/json.
+func (s *stream) decodeSlow(data []byte) error {
+	w := &s.wire
+	if s.dec == nil {
+		s.dec = json.NewDecoder(&s.src)
+	}
 	s.src.Reset(data)
-	err = s.dec.Decode(w)
+	err := s.dec.Decode(w)
 	if err == nil && s.dec.More() {
 		err = errors.New("data holds more than one JSON value")
 	}
@@ -96,9 +122,13 @@ func (s *stream) decode(data []byte) (c llm.Chunk, ok bool, err error) {
 			*w = toStringContent(&parts)
 		}
 	}
-	if err != nil {
-		return c, false, upstream.Malformed(s.provider, 200, "decoding stream chunk", err)
-	}
+	return err
+}
+
+// mapChunk maps the chunk decoded into s.wire; ok is false when it
+// carries nothing to return.
+func (s *stream) mapChunk() (c llm.Chunk, ok bool, err error) {
+	w := &s.wire
 	if w.Error != nil {
 		return c, false, upstreamErrorFromObject(s.provider, w.Error, 200)
 	}
