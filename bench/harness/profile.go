@@ -24,11 +24,11 @@ type Profiles struct {
 	Measurement *Measurement
 }
 
-// Profile runs one point on the OpenAI-compatible surface, unary, chain
-// on, at rate on the debug gateway, and writes the CPU and allocation
-// profiles of its measured interval into dir. opts.DebugGatewayCmd is
-// required.
-func Profile(ctx context.Context, opts Options, dir string, rate int) (*Profiles, error) {
+// Profile runs one point on the OpenAI-compatible surface, chain on, at
+// rate on the debug gateway, unary or (stream true) streaming, and
+// writes the CPU and allocation profiles of its measured interval into
+// dir. opts.DebugGatewayCmd is required.
+func Profile(ctx context.Context, opts Options, dir string, rate int, stream bool) (*Profiles, error) {
 	opts.setDefaults()
 	if err := opts.validate(); err != nil {
 		return nil, fmt.Errorf("options: %w", err)
@@ -47,7 +47,11 @@ func Profile(ctx context.Context, opts Options, dir string, rate int) (*Profiles
 		return nil, err
 	}
 	h := &harness{opts: opts, key: k, began: time.Now()}
-	sim, simAddr, err := h.startSim(ctx, "llmsim-profile", []string{"--chunks", strconv.Itoa(opts.UnaryChunks)})
+	mode, simArgs := modeUnary, []string{"--chunks", strconv.Itoa(opts.UnaryChunks)}
+	if stream {
+		mode, simArgs = modeStream, []string{"--chunks", strconv.Itoa(opts.StreamChunks), "--chunk-delay", opts.ChunkDelay.String()}
+	}
+	sim, simAddr, err := h.startSim(ctx, "llmsim-profile", simArgs)
 	if err != nil {
 		return nil, err
 	}
@@ -77,10 +81,10 @@ func Profile(ctx context.Context, opts Options, dir string, rate int) (*Profiles
 	wg.Add(2)
 	go fetch(0, "/debug/pprof/profile", pr.CPU)
 	go fetch(1, "/debug/pprof/allocs", pr.Allocs)
-	m, err := h.point(ctx, fmt.Sprintf("unary ours/openai chain on %d/s (profiled)", rate), rate, g.proc, h.openAIRun(modeUnary, load.HTTPTarget{
+	m, err := h.point(ctx, fmt.Sprintf("%s ours/openai chain on %d/s (profiled)", mode, rate), rate, g.proc, h.openAIRun(mode, load.HTTPTarget{
 		URL:    "http://" + g.httpAddr + "/v1/chat/completions",
 		Header: http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer " + h.key.token}},
-		Body:   requestBody(false),
+		Body:   requestBody(stream),
 	}))
 	wg.Wait()
 	if err != nil {

@@ -7,7 +7,7 @@
 //	         [--llmsim bin/llmsim] [--peer-dir DIR] [--out bench/results/latest.json]
 //	         [--quick] [--unary-rates 100,300,1000] [--stream-rates 100]
 //	         [--warmup 5s] [--duration 20s] [--scale-streams 10000]
-//	         [--profile DIR --profile-rate 1000] [--keep-workdir]
+//	         [--profile DIR --profile-rate 1000 [--profile-stream]] [--keep-workdir]
 //
 // BENCH_QUICK=1 in the environment is the same as --quick.
 package main
@@ -60,6 +60,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	scale := fs.Int("scale-streams", -1, "concurrent streams of the scale test; 0 skips it (default: the plan's)")
 	profile := fs.String("profile", "", "instead of the benchmark, write CPU and allocation profiles of a unary OpenAI point into this folder")
 	profileRate := fs.Int("profile-rate", 1000, "rate of the profiled point")
+	profileStream := fs.Bool("profile-stream", false, "profile a streaming point instead of a unary one")
 	keep := fs.Bool("keep-workdir", false, "keep the folder of generated configs, ledger and logs")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -144,7 +145,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	if *profile != "" {
-		return runProfile(ctx, opts, *profile, *profileRate, stdout)
+		return runProfile(ctx, opts, *profile, *profileRate, *profileStream, stdout)
 	}
 	began := time.Now()
 	rep, err := harness.Run(ctx, opts)
@@ -174,8 +175,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func runProfile(ctx context.Context, opts harness.Options, dir string, rate int, stdout io.Writer) error {
-	pr, err := harness.Profile(ctx, opts, dir, rate)
+func runProfile(ctx context.Context, opts harness.Options, dir string, rate int, stream bool, stdout io.Writer) error {
+	pr, err := harness.Profile(ctx, opts, dir, rate, stream)
 	if err != nil {
 		return err
 	}
