@@ -163,22 +163,27 @@ func TestProfile(t *testing.T) {
 	defer cancel()
 	opts := tinyOptions(t)
 	opts.Duration = time.Second // profiles take whole seconds
-	dir := t.TempDir()
-	pr, err := Profile(ctx, opts, dir, 50)
-	if err != nil {
-		t.Fatalf("Profile = %v", err)
-	}
-	for _, f := range []string{pr.CPU, pr.Allocs} {
-		if fi, err := os.Stat(f); err != nil || fi.Size() == 0 {
-			t.Errorf("profile %s: %v, want a non-empty file", f, err)
+	for _, stream := range []bool{false, true} {
+		dir := t.TempDir()
+		pr, err := Profile(ctx, opts, dir, 50, stream)
+		if err != nil {
+			t.Fatalf("Profile(stream %v) = %v", stream, err)
 		}
-	}
-	if pr.Measurement.Summary.OK == 0 {
-		t.Errorf("profiled point = %s, want successful requests", pr.Measurement.brief())
+		for _, f := range []string{pr.CPU, pr.Allocs} {
+			if fi, err := os.Stat(f); err != nil || fi.Size() == 0 {
+				t.Errorf("profile %s: %v, want a non-empty file", f, err)
+			}
+		}
+		if pr.Measurement.Summary.OK == 0 {
+			t.Errorf("profiled point = %s, want successful requests", pr.Measurement.brief())
+		}
+		if wantTTFT := stream; (pr.Measurement.Summary.TTFT.P50 > 0) != wantTTFT {
+			t.Errorf("profiled point (stream %v) = %s: time to first token measured = %v, want %v", stream, pr.Measurement.brief(), !wantTTFT, wantTTFT)
+		}
 	}
 
 	opts.DebugGatewayCmd = nil
-	if _, err := Profile(ctx, opts, dir, 50); err == nil || !strings.Contains(err.Error(), "debug gateway") {
+	if _, err := Profile(ctx, opts, t.TempDir(), 50, false); err == nil || !strings.Contains(err.Error(), "debug gateway") {
 		t.Errorf("Profile without the debug gateway = %v, want an error naming it", err)
 	}
 }
