@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -109,6 +110,7 @@ type builder struct {
 type providerSpec struct {
 	cfg config.Provider
 	key string
+	ca  string // the contents of cfg.CAFile, so that a changed file rebuilds the adapter
 }
 
 // build builds the generation of cfg. prev, the generation in effect
@@ -130,6 +132,13 @@ func (b *builder) build(cfg *config.Config, prev *generation) (*generation, erro
 			gen.providers[pc.Name] = disabled{name: pc.Name, why: "API key variable " + pc.APIKeyEnv + " is not set"}
 			continue
 		}
+		var roots *x509.CertPool
+		if pc.CAFile != "" {
+			var err error
+			if spec.ca, roots, err = loadCAs(pc.CAFile); err != nil {
+				return nil, fmt.Errorf("provider %s: ca_file: %w", pc.Name, err)
+			}
+		}
 		gen.specs[pc.Name] = spec
 		usable++
 		if prev != nil {
@@ -138,7 +147,7 @@ func (b *builder) build(cfg *config.Config, prev *generation) (*generation, erro
 				continue
 			}
 		}
-		p, err := buildProvider(pc, b.lookup, b.telemetry.upstreamClient())
+		p, err := buildProvider(pc, b.lookup, b.telemetry.upstreamClient(roots))
 		if err != nil {
 			return nil, fmt.Errorf("provider %s: %w", pc.Name, err)
 		}

@@ -3,6 +3,8 @@ package app
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -147,14 +149,23 @@ func (t *telemetryOptions) routerOptions() []routing.Option {
 }
 
 // upstreamClient returns an HTTP client for one upstream provider when
-// tracing needs one (nil: the provider keeps its default): a pool of its
-// own, as the default is, so that closing a replaced provider's idle
-// connections at a reload leaves the others' alone.
-func (t *telemetryOptions) upstreamClient() *http.Client {
-	if t == nil || t.tracing == nil {
+// tracing or the provider's own CAs (roots, nil for the system's) need
+// one (nil: the provider keeps its default): a pool of its own, as the
+// default is, so that closing a replaced provider's idle connections at a
+// reload leaves the others' alone.
+func (t *telemetryOptions) upstreamClient(roots *x509.CertPool) *http.Client {
+	tracing := t != nil && t.tracing != nil
+	if !tracing && roots == nil {
 		return nil
 	}
-	return &http.Client{Transport: t.tracing.Transport(upstreamTransport())}
+	tr := upstreamTransport()
+	if roots != nil {
+		tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	}
+	if !tracing {
+		return &http.Client{Transport: tr}
+	}
+	return &http.Client{Transport: t.tracing.Transport(tr)}
 }
 
 // upstreamTransport returns a transport tuned as the providers' own

@@ -259,6 +259,12 @@ type Provider struct {
 	// (YAML key models), for deployments that give no model of their own.
 	// Default: none; the gateway's name is used as is.
 	Models map[string]string `yaml:"models"`
+	// CAFile is a PEM file of CA certificates trusted for this provider's
+	// TLS connections, besides the system's roots (YAML key ca_file): for
+	// self-hosted upstreams behind a private CA. It is read at start and
+	// on every reload. Needs an https base_url; not allowed for
+	// simulator. Default: none, the system's roots only.
+	CAFile string `yaml:"ca_file"`
 	// Simulator configures a simulator provider (YAML key simulator). Only
 	// allowed for type simulator. After loading it is non-nil for every
 	// simulator provider and nil for the others. Default: no delays and no

@@ -72,6 +72,7 @@ providers:
     base_url: https://my-resource.openai.azure.com
     api_key_env: AZURE_OPENAI_API_KEY
     api_version: "2024-10-21"
+    ca_file: /etc/llmgateway/tls/corp-ca.pem
   - name: sim-a
     type: simulator
     simulator:
@@ -242,6 +243,7 @@ func fullConfig() *Config {
 				Type:       TypeAzure,
 				BaseURL:    "https://my-resource.openai.azure.com",
 				APIKeyEnv:  "AZURE_OPENAI_API_KEY",
+				CAFile:     "/etc/llmgateway/tls/corp-ca.pem",
 				Timeout:    60 * time.Second,
 				APIVersion: "2024-10-21",
 			},

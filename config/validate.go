@@ -214,6 +214,14 @@ func (v *validator) provider(p path, prov *Provider, c *Config) {
 		}
 	}
 
+	switch {
+	case prov.CAFile == "":
+	case sim:
+		v.addf(p.field("ca_file"), "not allowed for simulator providers")
+	case strings.HasPrefix(prov.BaseURL, "http://"):
+		v.addf(p.field("ca_file"), "needs an https base_url: the CAs verify the upstream's TLS certificate, and %q is plain http", prov.BaseURL)
+	}
+
 	v.positiveDuration(p.field("timeout"), prov.Timeout)
 
 	switch {

@@ -89,6 +89,16 @@ providers:
 			want: []wantProblem{{path: "providers[0].base_url", msg: "not allowed for simulator providers"}},
 		},
 		{
+			name: "ca_file on simulator",
+			give: "providers: [{name: sim-a, type: simulator, ca_file: ca.pem}]\n" + okModels,
+			want: []wantProblem{{path: "providers[0].ca_file", msg: "not allowed for simulator providers"}},
+		},
+		{
+			name: "ca_file with plain http",
+			give: "providers: [{name: sim-a, type: openai, base_url: 'http://vllm:8000/v1', ca_file: ca.pem}]\n" + okModels,
+			want: []wantProblem{{path: "providers[0].ca_file", msg: "needs an https base_url"}},
+		},
+		{
 			name: "unknown deployment provider",
 			give: `
 providers:
