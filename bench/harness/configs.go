@@ -75,6 +75,7 @@ type gwConfig struct {
 	key                key
 	grpcAddr, httpAddr string
 	upstreamAddr       string // llmsim
+	upstreamCA         string // llmsim's certificate when it serves HTTPS; "" for plain HTTP
 	ledgerPath         string
 	// maxInFlight sets server.max_in_flight when > 0; the default (4096)
 	// otherwise.
@@ -100,16 +101,20 @@ server:
 	if g.maxInFlight > 0 {
 		fmt.Fprintf(&b, "  max_in_flight: %d\n", g.maxInFlight)
 	}
+	scheme, caFile := "http", ""
+	if g.upstreamCA != "" {
+		scheme, caFile = "https", fmt.Sprintf("    ca_file: %q\n", g.upstreamCA)
+	}
 	fmt.Fprintf(&b, `providers:
   - name: llmsim
     type: openai
     base_url: %q
     timeout: 60s
-models:
+%smodels:
   - name: %s
     deployments: [{provider: llmsim}]
     pricing: {input_per_mtok: 2.00, output_per_mtok: 8.00}
-`, "http://"+g.upstreamAddr+"/v1", benchModel)
+`, scheme+"://"+g.upstreamAddr+"/v1", caFile, benchModel)
 	if c == chainOn {
 		fmt.Fprintf(&b, `keys:
   - id: %s

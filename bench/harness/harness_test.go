@@ -121,12 +121,12 @@ func TestRunTiny(t *testing.T) {
 	if !rep.Chain.KeyEnforced || !rep.Chain.LedgerFile || !rep.Chain.Metrics {
 		t.Errorf("chain = %+v, want the key enforced, the ledger file written and metrics served", rep.Chain)
 	}
-	if len(rep.Scales) != 2 {
-		t.Fatalf("scales = %+v, want one per surface", rep.Scales)
+	if len(rep.Scales) != 4 {
+		t.Fatalf("scales = %+v, want one per surface and upstream protocol", rep.Scales)
 	}
 	for _, sc := range rep.Scales {
-		if sc.Completed != 60 || sc.Goroutines == 0 || sc.PeakRSS == 0 {
-			t.Errorf("scale = %+v, want 60 streams completed, goroutines and RSS measured", sc)
+		if sc.Completed != 60 || sc.Goroutines == 0 || sc.PeakRSS == 0 || sc.Upstream == "" {
+			t.Errorf("scale = %+v, want 60 streams completed, goroutines and RSS measured, the upstream protocol named", sc)
 		}
 	}
 	if len(rep.MaxRates) != 2 || len(rep.Targets) == 0 {
@@ -137,7 +137,7 @@ func TestRunTiny(t *testing.T) {
 	if err := rep.WriteTable(&table); err != nil {
 		t.Fatalf("WriteTable = %v", err)
 	}
-	for _, s := range []string{"surface", "openai", "grpc", "stream", "targets:", "highest rate held", "scale, grpc: 60 streams"} {
+	for _, s := range []string{"surface", "openai", "grpc", "stream", "targets:", "highest rate held", "scale, grpc, upstream http/1.1: 60 streams", "scale, openai, upstream h2+tls: 60 streams"} {
 		if !strings.Contains(table.String(), s) {
 			t.Errorf("table lacks %q:\n%s", s, table.String())
 		}

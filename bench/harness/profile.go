@@ -51,12 +51,12 @@ func Profile(ctx context.Context, opts Options, dir string, rate int, stream boo
 	if stream {
 		mode, simArgs = modeStream, []string{"--chunks", strconv.Itoa(opts.StreamChunks), "--chunk-delay", opts.ChunkDelay.String()}
 	}
-	sim, simAddr, err := h.startSim(ctx, "llmsim-profile", simArgs)
+	sim, simAddr, err := h.startSim(ctx, "llmsim-profile", simArgs, "")
 	if err != nil {
 		return nil, err
 	}
 	defer sim.stop(stopGrace)
-	g, err := h.startGateway(ctx, "gateway-profile", chainOn, simAddr, true, 0)
+	g, err := h.startGateway(ctx, "gateway-profile", chainOn, simAddr, "", true, 0)
 	if err != nil {
 		return nil, err
 	}

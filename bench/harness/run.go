@@ -98,7 +98,7 @@ func (h *harness) phase(ctx context.Context, rep *Report, mode string, rates []i
 	if mode == modeStream {
 		simArgs = []string{"--chunks", strconv.Itoa(h.opts.StreamChunks), "--chunk-delay", h.opts.ChunkDelay.String()}
 	}
-	sim, simAddr, err := h.startSim(ctx, "llmsim-"+mode, simArgs)
+	sim, simAddr, err := h.startSim(ctx, "llmsim-"+mode, simArgs, "")
 	if err != nil {
 		return err
 	}
@@ -147,10 +147,16 @@ func (h *harness) phase(ctx context.Context, rep *Report, mode string, rates []i
 }
 
 // startSim starts an llmsim with args and returns it and its address.
-func (h *harness) startSim(ctx context.Context, name string, args []string) (*proc, string, error) {
+// With certFile it serves HTTPS (HTTP/2) with a self-signed certificate
+// that it writes there; plain HTTP/1.1 otherwise.
+func (h *harness) startSim(ctx context.Context, name string, args []string, certFile string) (*proc, string, error) {
+	scheme := "http"
+	if certFile != "" {
+		scheme, args = "https", slices.Concat(args, []string{"--tls-cert-out", certFile})
+	}
 	p, addrs, err := h.startServer(ctx, name, 1, "",
 		func(a []string) []string { return slices.Concat(h.opts.LLMSimCmd, []string{"--addr", a[0]}, args) },
-		func(a []string) string { return "http://" + a[0] + "/healthz" })
+		func(a []string) string { return scheme + "://" + a[0] + "/healthz" })
 	if err != nil {
 		return nil, "", err
 	}
@@ -163,9 +169,10 @@ type gateway struct {
 	grpcAddr, httpAddr, debugAddr string
 }
 
-// startGateway starts our gateway on chain c in front of simAddr; debug
-// starts the debug build, with its debug listener.
-func (h *harness) startGateway(ctx context.Context, name string, c chain, simAddr string, debug bool, maxInFlight int) (*gateway, error) {
+// startGateway starts our gateway on chain c in front of simAddr (over
+// HTTPS trusting simCA when set); debug starts the debug build, with its
+// debug listener.
+func (h *harness) startGateway(ctx context.Context, name string, c chain, simAddr, simCA string, debug bool, maxInFlight int) (*gateway, error) {
 	cmd := h.opts.GatewayCmd
 	n := 2
 	if debug {
@@ -175,7 +182,7 @@ func (h *harness) startGateway(ctx context.Context, name string, c chain, simAdd
 	p, addrs, err := h.startServer(ctx, name, n, "",
 		func(a []string) []string {
 			cfgPath, err := h.writeConfig(name, gatewayConfig(gwConfig{
-				chain: c, key: h.key, grpcAddr: a[0], httpAddr: a[1], upstreamAddr: simAddr,
+				chain: c, key: h.key, grpcAddr: a[0], httpAddr: a[1], upstreamAddr: simAddr, upstreamCA: simCA,
 				ledgerPath: filepath.Join(h.opts.WorkDir, "ledger.db"), maxInFlight: maxInFlight,
 			}))
 			if err != nil {
@@ -205,7 +212,7 @@ func (h *harness) startGateway(ctx context.Context, name string, c chain, simAdd
 func (h *harness) oursPoint(ctx context.Context, surface, mode string, rate int, c chain, simAddr string) (*Measurement, error) {
 	h.seq++
 	name := fmt.Sprintf("gateway-%02d-%s-%s-%d-chain-%s", h.seq, surface, mode, rate, c)
-	g, err := h.startGateway(ctx, name, c, simAddr, false, 0)
+	g, err := h.startGateway(ctx, name, c, simAddr, "", false, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -360,12 +367,12 @@ func (h *harness) point(ctx context.Context, label string, rate int, p *proc, ru
 // with it, and records whether the key was enforced and the ledger file
 // written.
 func (h *harness) checkChain(ctx context.Context, rep *Report) error {
-	sim, simAddr, err := h.startSim(ctx, "llmsim-check", []string{"--chunks", "4"})
+	sim, simAddr, err := h.startSim(ctx, "llmsim-check", []string{"--chunks", "4"}, "")
 	if err != nil {
 		return err
 	}
 	defer sim.stop(stopGrace)
-	g, err := h.startGateway(ctx, "gateway-00-chain-check", chainOn, simAddr, false, 0)
+	g, err := h.startGateway(ctx, "gateway-00-chain-check", chainOn, simAddr, "", false, 0)
 	if err != nil {
 		return err
 	}

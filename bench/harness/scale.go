@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,6 +30,11 @@ type Scale struct {
 	// run on it.
 	Surface string `json:"surface"`
 	Skipped string `json:"skipped,omitempty"`
+	// Upstream is how the gateway reaches the upstream: "http/1.1"
+	// (plain, one connection per open stream, as to a self-hosted vLLM
+	// or Ollama) or "h2+tls" (HTTPS, streams multiplexed on a few
+	// connections, as to the hosted providers' APIs).
+	Upstream string `json:"upstream"`
 	// Streams is how many streams were opened; Completed how many ended
 	// with all their chunks and [DONE].
 	Streams   int            `json:"streams"`
@@ -67,27 +73,37 @@ const streamsPerConn = 500
 // listeners, the ledger, logs, the runtime's own.
 const fdSlack = 512
 
-// scales runs the scale test on both surfaces. On the OpenAI-compatible
-// surface every stream holds a connection into the gateway and one out of
-// it; on gRPC the streams share one connection in, so the test fits a
-// lower open-file limit. A surface whose need exceeds the limit is
-// skipped, saying so.
+// Upstream protocols of the scale test.
+const (
+	upstreamH1  = "http/1.1"
+	upstreamH2  = "h2+tls"
+	scaleLabelF = "scale %s %d streams, upstream %s"
+)
+
+// scales runs the scale test on both surfaces, with the upstream over
+// plain HTTP/1.1 and over HTTPS with HTTP/2. Into the gateway, every
+// stream on the OpenAI-compatible surface holds a connection, while on
+// gRPC the streams share a few; out of it, every stream holds a
+// connection over HTTP/1.1 and shares a few over HTTP/2. A case whose
+// need exceeds the open-file limit is skipped, saying so.
 func (h *harness) scales(ctx context.Context) ([]Scale, error) {
 	limit := openFileLimit()
 	var out []Scale
-	for _, s := range []string{surfaceGRPC, surfaceOpenAI} {
+	for _, c := range []struct{ surface, upstream string }{
+		{surfaceGRPC, upstreamH1}, {surfaceGRPC, upstreamH2}, {surfaceOpenAI, upstreamH2}, {surfaceOpenAI, upstreamH1},
+	} {
 		need := h.opts.ScaleStreams + fdSlack
-		if s == surfaceOpenAI {
+		if c.surface == surfaceOpenAI && c.upstream == upstreamH1 {
 			need += h.opts.ScaleStreams
 		}
 		if limit > 0 && uint64(need) > limit {
-			sc := Scale{Surface: s, Streams: h.opts.ScaleStreams,
-				Skipped: fmt.Sprintf("the open-file limit is %d; %d streams on this surface need about %d descriptors in the gateway", limit, h.opts.ScaleStreams, need)}
-			h.progress("%-40s skipped: %s", fmt.Sprintf("scale %s %d streams", s, h.opts.ScaleStreams), sc.Skipped)
+			sc := Scale{Surface: c.surface, Upstream: c.upstream, Streams: h.opts.ScaleStreams,
+				Skipped: fmt.Sprintf("the open-file limit is %d; %d streams on this surface, upstream %s, need about %d descriptors in the gateway", limit, h.opts.ScaleStreams, c.upstream, need)}
+			h.progress("%-40s skipped: %s", fmt.Sprintf(scaleLabelF, c.surface, h.opts.ScaleStreams, c.upstream), sc.Skipped)
 			out = append(out, sc)
 			continue
 		}
-		sc, err := h.scale(ctx, s)
+		sc, err := h.scale(ctx, c.surface, c.upstream)
 		if err != nil {
 			return nil, err
 		}
@@ -106,12 +122,18 @@ func openFileLimit() uint64 {
 	return r.Cur
 }
 
-// scale runs the scale test on one surface.
-func (h *harness) scale(ctx context.Context, surface string) (*Scale, error) {
+// scale runs the scale test on one surface, with the upstream over
+// upstreamProto.
+func (h *harness) scale(ctx context.Context, surface, upstreamProto string) (*Scale, error) {
 	o := &h.opts
-	sim, simAddr, err := h.startSim(ctx, "llmsim-scale-"+surface, []string{
+	name := "scale-" + surface + "-" + strings.NewReplacer("/", "", ".", "", "+", "-").Replace(upstreamProto)
+	var simCA string
+	if upstreamProto == upstreamH2 {
+		simCA = filepath.Join(o.WorkDir, "llmsim-"+name+".pem")
+	}
+	sim, simAddr, err := h.startSim(ctx, "llmsim-"+name, []string{
 		"--chunks", strconv.Itoa(o.ScaleChunks), "--chunk-delay", o.ScaleChunkDelay.String(),
-	})
+	}, simCA)
 	if err != nil {
 		return nil, err
 	}
@@ -119,13 +141,13 @@ func (h *harness) scale(ctx context.Context, surface string) (*Scale, error) {
 	debug := len(o.DebugGatewayCmd) > 0
 	// The default server.max_in_flight (4096) sheds what is over it, by
 	// design; the scale test raises it to hold every stream.
-	g, err := h.startGateway(ctx, "gateway-scale-"+surface, chainOn, simAddr, debug, o.ScaleStreams+scaleInFlightSlack)
+	g, err := h.startGateway(ctx, "gateway-"+name, chainOn, simAddr, simCA, debug, o.ScaleStreams+scaleInFlightSlack)
 	if err != nil {
 		return nil, err
 	}
 	defer g.stop(stopGrace)
 
-	sc := &Scale{Surface: surface, Streams: o.ScaleStreams, StreamLength: time.Duration(o.ScaleChunks-1) * o.ScaleChunkDelay}
+	sc := &Scale{Surface: surface, Upstream: upstreamProto, Streams: o.ScaleStreams, StreamLength: time.Duration(o.ScaleChunks-1) * o.ScaleChunkDelay}
 	if !debug {
 		sc.GoroutinesNote = "not measured: no debug gateway given (bin/llmgateway has no goroutine endpoint)"
 	}
@@ -241,7 +263,7 @@ func (h *harness) scale(ctx context.Context, surface string) (*Scale, error) {
 	sc.PeakRSS = after.PeakRSS
 	sc.CPUSeconds = (after.CPU - before.CPU).Seconds()
 	h.progress("%-40s %d/%d completed, %d open at most, peak RSS %.1f MB, goroutines %d",
-		fmt.Sprintf("scale %s %d streams", surface, o.ScaleStreams), sc.Completed, sc.Streams, sc.MaxOpen, mb(sc.PeakRSS), sc.Goroutines)
+		fmt.Sprintf(scaleLabelF, surface, o.ScaleStreams, upstreamProto), sc.Completed, sc.Streams, sc.MaxOpen, mb(sc.PeakRSS), sc.Goroutines)
 	return sc, nil
 }
 

@@ -4,11 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -396,6 +400,54 @@ func TestRun(t *testing.T) {
 	}
 	cancel()
 	go io.Copy(io.Discard, pr)
+	if err := <-done; err != nil {
+		t.Errorf("Run after cancel = %v, want nil", err)
+	}
+}
+
+// TestRunTLS checks that --tls-cert-out serves HTTPS over HTTP/2 with a
+// certificate that the written PEM file lets a client trust.
+func TestRunTLS(t *testing.T) {
+	certFile := filepath.Join(t.TempDir(), "llmsim.pem")
+	if err := Run(testContext(t), []string{"--tls-cert-out", filepath.Join(t.TempDir(), "no", "such", "dir.pem")}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "--tls-cert-out") {
+		t.Errorf("Run(--tls-cert-out in a missing folder) = %v, want an error naming the flag", err)
+	}
+
+	ctx, cancel := context.WithCancel(testContext(t))
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, []string{"--addr", "127.0.0.1:0", "--chunks", "2", "--tls-cert-out", certFile}, pw, io.Discard)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading the listening line: %v", err)
+	}
+	go io.Copy(io.Discard, pr)
+	addr := strings.TrimSpace(strings.TrimPrefix(line, "llmsim listening on "))
+
+	pemBytes, err := os.ReadFile(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pemBytes) {
+		t.Fatalf("%s holds no PEM certificate", certFile)
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, ForceAttemptHTTP2: true}}
+	defer client.CloseIdleConnections()
+	resp, err := client.Post("https://"+addr+"/v1/chat/completions", "application/json",
+		strings.NewReader(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`))
+	if err != nil {
+		t.Fatalf("POST over TLS trusting the written certificate: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Proto != "HTTP/2.0" || !strings.Contains(string(body), `"chat.completion"`) {
+		t.Errorf("POST = %d %s %s, want 200 over HTTP/2.0 with a chat.completion", resp.StatusCode, resp.Proto, body)
+	}
+	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Run after cancel = %v, want nil", err)
 	}
