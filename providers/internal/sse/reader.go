@@ -52,7 +52,7 @@ type options struct {
 
 var defaultOptions = options{
 	maxEventSize: DefaultMaxEventSize,
-	bufferSize:   4096,
+	bufferSize:   1024,
 }
 
 // WithMaxEventSize bounds, in bytes, the length of one line and of one
@@ -67,8 +67,9 @@ func WithMaxEventSize(n int) Option {
 }
 
 // WithBufferSize sets the initial size of the read buffer, which grows as
-// needed up to the event size bound. Default 4096. Values below 16 keep the
-// default.
+// needed up to the event size bound. Default 1024, which holds a few
+// chunks of a chat stream: a gateway holds thousands of streams open, each
+// with its buffer. Values below 16 keep the default.
 func WithBufferSize(n int) Option {
 	return func(o *options) {
 		if n >= 16 {
