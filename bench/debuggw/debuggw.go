@@ -17,6 +17,7 @@ import (
 
 	"github.com/llmgateway/llmgateway/app"
 	"github.com/llmgateway/llmgateway/config"
+	"github.com/llmgateway/llmgateway/internal/logbuf"
 )
 
 // Run parses args (--config FILE, required; --grpc-addr, --http-addr,
@@ -44,7 +45,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
 	}
-	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	// As the gateway's command logs (cmd/llmgateway).
+	logger, logOut := logbuf.NewJSONLogger(stderr, level)
+	defer logOut.Close()
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
 		return err

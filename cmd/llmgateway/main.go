@@ -33,6 +33,7 @@ import (
 
 	"github.com/llmgateway/llmgateway/app"
 	"github.com/llmgateway/llmgateway/config"
+	"github.com/llmgateway/llmgateway/internal/logbuf"
 )
 
 func main() {
@@ -87,7 +88,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: &level}))
+	// Log lines are written in batches (see internal/logbuf): at info
+	// level that saves a write per call. Warnings and errors are written
+	// at once, and Close writes what is left when serve returns.
+	logger, logOut := logbuf.NewJSONLogger(stderr, &level)
+	defer logOut.Close()
 
 	// load reads the config, at start and at every reload, with the
 	// command line's overrides.
