@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/llmgateway/llmgateway/bench/debuggw"
+	"github.com/llmgateway/llmgateway/bench/floorproxy"
 	"github.com/llmgateway/llmgateway/bench/upstream"
 	"github.com/llmgateway/llmgateway/config"
 )
@@ -28,6 +29,7 @@ import (
 const (
 	roleGateway = "bench-role-gateway"
 	roleLLMSim  = "bench-role-llmsim"
+	roleFloor   = "bench-role-floor"
 )
 
 func TestMain(m *testing.M) {
@@ -37,6 +39,8 @@ func TestMain(m *testing.M) {
 			runRole(debuggw.Run)
 		case roleLLMSim:
 			runRole(upstream.Run)
+		case roleFloor:
+			runRole(floorproxy.Run)
 		}
 	}
 	goleak.VerifyTestMain(m)
@@ -60,6 +64,7 @@ func tinyOptions(t *testing.T) Options {
 		GatewayCmd:      []string{os.Args[0], roleGateway},
 		DebugGatewayCmd: []string{os.Args[0], roleGateway},
 		LLMSimCmd:       []string{os.Args[0], roleLLMSim},
+		FloorCmd:        []string{os.Args[0], roleFloor},
 		WorkDir:         t.TempDir(),
 		UnaryRates:      []int{40},
 		StreamRates:     []int{20},
@@ -108,6 +113,15 @@ func TestRunTiny(t *testing.T) {
 		if r.Peer != nil {
 			t.Errorf("row %v has a peer measurement without a peer installed", got[len(got)-1])
 		}
+		if wantFloor := r.Surface == surfaceOpenAI && r.Chain == string(chainOn); (r.FloorOverhead != nil) != wantFloor ||
+			wantFloor && r.Floor.Summary.OK != r.Floor.Summary.Sent {
+			floor := "none"
+			if r.Floor != nil {
+				floor = r.Floor.brief()
+			}
+			t.Errorf("row %v: floor %s, overhead %v; want it measured, every request successful, on the OpenAI surface's chain-on rows only",
+				got[len(got)-1], floor, r.FloorOverhead)
+		}
 	}
 	want := []key{
 		{"openai", "unary", "on", 40}, {"grpc", "unary", "on", 40},
@@ -137,7 +151,7 @@ func TestRunTiny(t *testing.T) {
 	if err := rep.WriteTable(&table); err != nil {
 		t.Fatalf("WriteTable = %v", err)
 	}
-	for _, s := range []string{"surface", "openai", "grpc", "stream", "targets:", "highest rate held", "scale, grpc, upstream http/1.1: 60 streams", "scale, openai, upstream h2+tls: 60 streams"} {
+	for _, s := range []string{"surface", "openai", "grpc", "stream", "targets:", "highest rate held", "scale, grpc, upstream http/1.1: 60 streams", "floor: a bare Go reverse proxy", "scale, openai, upstream h2+tls: 60 streams"} {
 		if !strings.Contains(table.String(), s) {
 			t.Errorf("table lacks %q:\n%s", s, table.String())
 		}

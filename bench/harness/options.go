@@ -22,6 +22,11 @@ type Options struct {
 	// LLMSimCmd starts the upstream (bin/llmsim); the harness appends its
 	// flags. Required.
 	LLMSimCmd []string
+	// FloorCmd starts the floor, a bare Go reverse proxy
+	// (bin/floorproxy); the harness appends --addr and --upstream. It is
+	// measured on the OpenAI-compatible surface's chain-on points, beside
+	// the gateway. Default: none, no floor.
+	FloorCmd []string
 	// Env is added to the environment of every program started.
 	Env []string
 	// PeerDir is the folder where bench/peer was installed (npm ci), with

@@ -124,6 +124,10 @@ type Row struct {
 	Direct *Measurement `json:"direct"`
 	Ours   *Measurement `json:"ours"`
 	Peer   *Measurement `json:"peer,omitempty"`
+	// Floor is the bare Go reverse proxy (bench/floorproxy) at this
+	// point: the least one more HTTP hop adds here. Measured on the
+	// OpenAI-compatible surface's chain-on rows when the plan has it.
+	Floor *Measurement `json:"floor,omitempty"`
 	// Overhead is ours − direct: whole-response latency for unary points,
 	// time to first token for streams; OverheadTTLT the time to last token
 	// of streams. The Peer fields are the same for the peer.
@@ -131,6 +135,8 @@ type Row struct {
 	OverheadTTLT     *load.Percentiles `json:"overhead_ttlt,omitempty"`
 	PeerOverhead     *load.Percentiles `json:"peer_overhead,omitempty"`
 	PeerOverheadTTLT *load.Percentiles `json:"peer_overhead_ttlt,omitempty"`
+	// FloorOverhead is floor − direct, as Overhead.
+	FloorOverhead *load.Percentiles `json:"floor_overhead,omitempty"`
 	// RatioP50 and RatioP99 are the peer's overhead over ours; 0 when
 	// either is missing or ours is not positive.
 	RatioP50 float64 `json:"ratio_p50,omitempty"`
@@ -162,6 +168,7 @@ func (r *Row) compute() {
 	}
 	r.Overhead, r.OverheadTTLT = over(r.Ours)
 	r.PeerOverhead, r.PeerOverheadTTLT = over(r.Peer)
+	r.FloorOverhead, _ = over(r.Floor)
 	if r.Overhead != nil && r.PeerOverhead != nil {
 		r.RatioP50 = ratio(r.PeerOverhead.P50, r.Overhead.P50)
 		r.RatioP99 = ratio(r.PeerOverhead.P99, r.Overhead.P99)
@@ -432,6 +439,9 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(w)
+	if err := rep.writeFloor(w); err != nil {
+		return err
+	}
 	var held []string
 	for _, mr := range rep.MaxRates {
 		v := "none of the rates"
@@ -488,6 +498,41 @@ func pair(r *Row, m *Measurement) string {
 	}
 	p := r.metric(m)
 	return ms(p.P50) + "/" + ms(p.P99)
+}
+
+// writeFloor writes the floor rows, if any: the overhead of a bare Go
+// reverse proxy beside ours, point by point, and what ours adds to it.
+func (rep *Report) writeFloor(w io.Writer) error {
+	var rows []*Row
+	for i := range rep.Rows {
+		if rep.Rows[i].Floor != nil {
+			rows = append(rows, &rep.Rows[i])
+		}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w, "floor: a bare Go reverse proxy (bench/floorproxy: net/http in and out, no parsing, auth, routing or accounting) on the same path;")
+	fmt.Fprintln(w, "       what one more HTTP hop through a Go process costs on this machine. ours − floor is what the gateway's own work adds.")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "surface\tmode\trate/s\tsuccess% floor\tfloor +p50/+p90/+p99/+p99.9\tours +p50/+p90/+p99/+p99.9\tours − floor p50/p99\tCPU s/1k f/o\t")
+	for _, r := range rows {
+		diff := "—"
+		if r.Overhead != nil && r.FloorOverhead != nil {
+			diff = ms(r.Overhead.P50-r.FloorOverhead.P50) + "/" + ms(r.Overhead.P99-r.FloorOverhead.P99)
+		}
+		cpu := "—"
+		if r.Floor.ran() && r.Ours.ran() {
+			cpu = fmt.Sprintf("%.3f/%.3f", r.Floor.CPUPer1k, r.Ours.CPUPer1k)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n", r.Surface, r.Mode, r.Rate, success(r.Floor),
+			overheadCells(r.FloorOverhead, true), overheadCells(r.Overhead, true), diff, cpu)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	return nil
 }
 
 func overheadCells(p *load.Percentiles, all bool) string {

@@ -124,6 +124,11 @@ func (h *harness) phase(ctx context.Context, rep *Report, mode string, rates []i
 					return err
 				}
 				row := Row{Surface: surface, Mode: mode, Chain: string(c), Rate: rate, Direct: direct, Ours: ours}
+				if surface == surfaceOpenAI && c == chainOn && len(h.opts.FloorCmd) > 0 {
+					if row.Floor, err = h.floorPoint(ctx, mode, rate, simAddr); err != nil {
+						return err
+					}
+				}
 				if surface == surfaceOpenAI && c == chainOn && h.opts.PeerDir != "" {
 					if peerFell > 0 {
 						row.Peer = &Measurement{Skipped: fmt.Sprintf("fell over at %d/s", peerFell)}
@@ -260,6 +265,27 @@ func grpcRequest() *pb.ChatRequest {
 		},
 		MaxTokens: &maxTok,
 	}
+}
+
+// floorPoint measures the floor (a bare Go reverse proxy) at one point on
+// a fresh process.
+func (h *harness) floorPoint(ctx context.Context, mode string, rate int, simAddr string) (*Measurement, error) {
+	h.seq++
+	name := fmt.Sprintf("floor-%02d-%s-%d", h.seq, mode, rate)
+	p, addrs, err := h.startServer(ctx, name, 1, "",
+		func(a []string) []string {
+			return slices.Concat(h.opts.FloorCmd, []string{"--addr", a[0], "--upstream", "http://" + simAddr})
+		},
+		func(a []string) string { return "http://" + a[0] + "/healthz" })
+	if err != nil {
+		return nil, err
+	}
+	defer p.stop(stopGrace)
+	return h.point(ctx, fmt.Sprintf("%s floor/openai %d/s", mode, rate), rate, p, h.openAIRun(mode, load.HTTPTarget{
+		URL:    "http://" + addrs[0] + "/v1/chat/completions",
+		Header: http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer sk-direct"}},
+		Body:   requestBody(mode == modeStream),
+	}))
 }
 
 // peerPoint measures the peer at one point on a fresh process.

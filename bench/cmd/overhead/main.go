@@ -48,6 +48,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	gateway := fs.String("gateway", "bin/llmgateway", "our gateway binary")
 	debugGW := fs.String("gateway-debug", "bin/llmgateway-debug", "the debug gateway binary (scale test goroutines, profiles); empty to go without")
 	llmsim := fs.String("llmsim", "bin/llmsim", "the upstream simulator binary")
+	floor := fs.String("floor", "bin/floorproxy", "the floor: a bare Go reverse proxy, measured beside the gateway; empty to go without")
 	peerDir := fs.String("peer-dir", "", "folder where bench/peer was installed with npm ci; empty runs without the peer")
 	node := fs.String("node", "node", "Node.js binary of the peer")
 	out := fs.String("out", "bench/results/latest.json", "JSON report file; empty writes none")
@@ -102,7 +103,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for _, p := range []struct {
 		flag string
 		path *string
-	}{{"--gateway", gateway}, {"--gateway-debug", debugGW}, {"--llmsim", llmsim}} {
+	}{{"--gateway", gateway}, {"--gateway-debug", debugGW}, {"--llmsim", llmsim}, {"--floor", floor}} {
 		if *p.path == "" {
 			continue
 		}
@@ -119,6 +120,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	opts.LLMSimCmd = []string{*llmsim}
 	if *debugGW != "" {
 		opts.DebugGatewayCmd = []string{*debugGW}
+	}
+	if *floor != "" {
+		opts.FloorCmd = []string{*floor}
 	}
 	if *peerDir != "" {
 		abs, err := filepath.Abs(*peerDir)
