@@ -72,7 +72,7 @@ func WithMetrics(m *metrics.Metrics, path, addr string) Option {
 
 // WithTracing traces the gateway with tr: a server span per gRPC call and
 // per HTTP request (continuing the caller's W3C traceparent), a client
-// span per call the HTTP surfaces make to the gRPC listener, a span per
+// span per call the HTTP surfaces make to the service (in-process), a span per
 // upstream attempt, and the traceparent passed to upstream providers
 // built by FromConfig. (A gateway built with New gets the attempt spans
 // when its router has routing.WithObserver(tr).) Serve flushes tr when it

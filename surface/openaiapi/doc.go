@@ -5,9 +5,10 @@
 //
 // It does not implement chat itself. Each request is translated from
 // OpenAI's JSON to the gateway's gRPC contract and sent through an
-// llmgatewayv1.LLMGatewayServiceClient that the caller dials to the
-// gateway's own gRPC listener, so that every gRPC interceptor (auth, rate
-// limits, budgets) applies to HTTP callers too. The Authorization,
+// llmgatewayv1.LLMGatewayServiceClient that the caller gives; the gateway
+// gives one over its in-process channel (app/inproc.go), which runs the
+// gRPC server's own interceptor chain, so that every interceptor (auth,
+// rate limits, budgets) applies to HTTP callers too. The Authorization,
 // x-request-id, traceparent and tracestate headers travel as outgoing gRPC
 // metadata, and the HTTP request's context is the call's context: a client
 // that disconnects cancels the gRPC call.

@@ -75,8 +75,8 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // New returns a Handler that answers OpenAI API requests by calling client,
-// which should be connected to the gateway's own gRPC listener so that its
-// interceptors apply.
+// which should reach the gateway's service through its gRPC interceptors
+// (the gateway's in-process channel does), so that they apply.
 func New(client llmgatewayv1.LLMGatewayServiceClient, opts ...Option) *Handler {
 	o := defaultOptions()
 	for _, opt := range opts {
