@@ -15,7 +15,6 @@ package floorproxy
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -24,6 +23,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/llmgateway/llmgateway/bench/upstream"
 )
 
 // Handler returns the proxy to upstream, an http or https URL whose path
@@ -108,7 +109,8 @@ func hopHeader(k string) bool {
 }
 
 // Run is the floorproxy command: flags --addr and --upstream; it prints
-// "floorproxy listening on ADDR" to stdout and serves until ctx ends.
+// "floorproxy listening on ADDR" to stdout and serves until ctx ends, then
+// stops gracefully.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("floorproxy", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -128,22 +130,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listening on --addr: %w", err)
 	}
-	hs := &http.Server{Handler: Handler(u), ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(stdout, "floorproxy listening on %s\n", lis.Addr())
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(lis) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serving: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		hs.Close()
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serving: %w", err)
-	}
-	return nil
+	// Served as llmsim is: the same server settings and graceful stop.
+	return upstream.Serve(ctx, lis, Handler(u), nil)
 }
