@@ -198,6 +198,11 @@ type Check struct {
 	// false when the run did not measure it.
 	Met      bool `json:"met"`
 	Measured bool `json:"measured"`
+	// Why gives, for a missed target, the run's own figures that explain
+	// it where it has them: the floor's overhead at the same point (what
+	// one more HTTP hop costs on the machine), the CPU the rate needs,
+	// the memory per stream.
+	Why string `json:"why,omitempty"`
 }
 
 // oneMillisecond is the p99 overhead bound of the max-rate figure.
@@ -248,12 +253,20 @@ func (rep *Report) checks(o Options) []Check {
 	add := func(name, want string, measured, met bool, got string) {
 		cs = append(cs, Check{Name: name, Want: want, Got: got, Met: measured && met, Measured: measured})
 	}
+	// why explains the last check added, if it was missed.
+	why := func(text string) {
+		if c := &cs[len(cs)-1]; c.Measured && !c.Met {
+			c.Why = text
+		}
+	}
 	oa := rep.row(surfaceOpenAI, modeUnary, chainOn, ref)
 	measured := oa != nil && oa.Overhead != nil
 	add(fmt.Sprintf("OpenAI surface, unary, chain on, %d/s: p50 overhead", ref), "≤ 0.150 ms",
 		measured, measured && oa.Overhead.P50 <= 150*time.Microsecond, gotOverhead(oa, func(p *load.Percentiles) time.Duration { return p.P50 }))
+	why(floorWhy(oa, func(p *load.Percentiles) time.Duration { return p.P50 }, "p50"))
 	add(fmt.Sprintf("OpenAI surface, unary, chain on, %d/s: p99 overhead", ref), "≤ 1.000 ms",
 		measured, measured && oa.Overhead.P99 <= time.Millisecond, gotOverhead(oa, func(p *load.Percentiles) time.Duration { return p.P99 }))
+	why(floorWhy(oa, func(p *load.Percentiles) time.Duration { return p.P99 }, "p99"))
 	g := rep.row(surfaceGRPC, modeUnary, chainOn, ref)
 	gm := measured && g != nil && g.Overhead != nil
 	got := "not measured"
@@ -274,6 +287,12 @@ func (rep *Report) checks(o Options) []Check {
 			met = sum.OK == sum.Sent && sum.Sent > 0 && sum.Latency.P99 < 10*time.Millisecond
 		}
 		add(fmt.Sprintf("%s surface, unary, chain on, 3000/s", surfaceName(s)), "100% success and p99 < 10 ms", m, met, got)
+		if m {
+			w := fmt.Sprintf("the gateway spends %.3f CPU-ms per request, %.2f of the machine's %d CPUs at this rate, beside the load generator and the upstream",
+				r.Ours.CPUPer1k, r.Ours.CPUPer1k*3, rep.Machine.CPUs)
+			w += floorNote(rep.row(surfaceOpenAI, modeUnary, chainOn, 3000), s, func(p *load.Percentiles) time.Duration { return p.P99 }, "p99")
+			why(w)
+		}
 	}
 
 	var parts []string
@@ -308,6 +327,12 @@ func (rep *Report) checks(o Options) []Check {
 		}
 		add(fmt.Sprintf("%s surface, streams, chain on, %d/s: TTFT overhead (p50)", surfaceName(s), sr), "≤ 0.200 ms",
 			m, m && r.Overhead.P50 <= 200*time.Microsecond, got)
+		if m {
+			w := fmt.Sprintf("every chunk is read, decoded, handed over, encoded and written in its own system call: the gateway spends %.3f CPU-s per 1,000 streams of %d chunks",
+				r.Ours.CPUPer1k, o.StreamChunks)
+			w += floorNote(rep.row(surfaceOpenAI, modeStream, chainOn, sr), s, func(p *load.Percentiles) time.Duration { return p.P50 }, "TTFT p50")
+			why(w)
+		}
 	}
 
 	relayMeasured, relayMet := false, true
@@ -356,8 +381,48 @@ func (rep *Report) checks(o Options) []Check {
 		}
 		add(fmt.Sprintf("%d concurrent streams through one gateway, upstream %s", o.ScaleStreams, up), "all complete, peak RSS < 300 MB",
 			scaleMeasured, scaleMeasured && scaleMet, got)
+		var whys []string
+		for _, sc := range rep.Scales {
+			if sc.Skipped != "" || sc.Streams == 0 || sc.Upstream != up && !(sc.Upstream == "" && up == upstreamH1) {
+				continue
+			}
+			w := fmt.Sprintf("%s: %.0f KB per stream with the most open", surfaceName(sc.Surface), float64(sc.RSSAtMaxOpen)/1024/float64(sc.Streams))
+			if sc.Goroutines > 0 {
+				w += fmt.Sprintf(", %.1f goroutines per stream", float64(sc.Goroutines)/float64(sc.Streams))
+			}
+			whys = append(whys, w)
+		}
+		if len(whys) > 0 {
+			why(strings.Join(whys, "; ") + "; the peak adds the garbage collector's headroom (GOGC=100: the heap grows to twice its live size between collections)")
+		}
 	}
 	return cs
+}
+
+// floorNote is "; " and floorWhy of the OpenAI surface's row fr for that
+// surface; for gRPC, whose own row has no floor, only the floor's figure.
+func floorNote(fr *Row, surface string, pick func(*load.Percentiles) time.Duration, label string) string {
+	if fr == nil || fr.FloorOverhead == nil {
+		return ""
+	}
+	if surface == surfaceOpenAI {
+		return "; " + floorWhy(fr, pick, label)
+	}
+	return fmt.Sprintf("; a bare Go HTTP proxy (the floor) adds %s %s ms at this rate by itself", label, ms(pick(fr.FloorOverhead)))
+}
+
+// floorWhy compares r's overhead with the floor's at the same point, at
+// the percentile pick chooses; "" without a floor.
+func floorWhy(r *Row, pick func(*load.Percentiles) time.Duration, label string) string {
+	if r == nil || r.Overhead == nil || r.FloorOverhead == nil {
+		return ""
+	}
+	f, o := pick(r.FloorOverhead), pick(r.Overhead)
+	w := fmt.Sprintf("a bare Go proxy on the same path (the floor) adds %s %s ms by itself; the gateway's own work %s ms", label, ms(f), ms(o-f))
+	if r.Floor.ran() && r.Ours.ran() {
+		w += fmt.Sprintf("; CPU per 1,000: floor %.3f s, ours %.3f s", r.Floor.CPUPer1k, r.Ours.CPUPer1k)
+	}
+	return w
 }
 
 func gotOverhead(r *Row, f func(*load.Percentiles) time.Duration) string {
@@ -478,6 +543,9 @@ func (rep *Report) WriteTable(w io.Writer) error {
 			v = "met"
 		}
 		fmt.Fprintf(w, "  [%-6s] %s: want %s, got %s\n", v, c.Name, c.Want, c.Got)
+		if c.Why != "" {
+			fmt.Fprintf(w, "           why: %s\n", c.Why)
+		}
 	}
 	return nil
 }
