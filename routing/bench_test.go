@@ -23,7 +23,7 @@ func BenchmarkRouteDecision(b *testing.B) {
 			r, _ := autoRouter(b, WithDefaultStrategy(s), WithModelPolicy("gpt-4.1", ModelPolicy{Strategy: s}))
 			now := time.Now()
 			for k := range r.deps {
-				r.deps[k].unary.add(now, 100*time.Millisecond, time.Minute)
+				r.deps[k].unary.add(now, 100*time.Millisecond)
 			}
 			benchDecide(b, r, "gpt-4.1", req)
 		})
@@ -43,5 +43,21 @@ func benchDecide(b *testing.B, r *Router, model string, req *llm.Request) {
 		if !ok || c.Deployment == nil {
 			b.Fatal("no candidate")
 		}
+	}
+}
+
+// BenchmarkLatencyWindowAdd measures recording one attempt's latency in a
+// full window, which every finished attempt does whatever the strategy.
+func BenchmarkLatencyWindowAdd(b *testing.B) {
+	w := newLatencyWindow()
+	now := time.Now()
+	for i := range latencySamples {
+		w.add(now, time.Duration(i%17)*time.Millisecond)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		w.add(now.Add(time.Duration(i)), time.Duration(i%17)*time.Millisecond)
 	}
 }

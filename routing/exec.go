@@ -454,7 +454,7 @@ func (x *exec) succeed(f *flight) {
 		// A stream's breaker verdict waits for its end (Stream.end).
 		x.r.logTransition(st.key, st.breaker.record(now, &x.r.opts.breaker, f.tk, verdictSuccess))
 	}
-	x.window(st).add(now, a.Latency, x.r.opts.latencyWindow)
+	x.window(st).add(now, a.Latency)
 	if x.session != "" {
 		x.r.state.affinity.set(x.t.name, x.session, st.key, now, x.r.opts.sessionTTL, x.r.opts.maxSessions)
 	}
@@ -495,7 +495,7 @@ func (x *exec) fail(f *flight, err error) error {
 	case llm.KindTimeout:
 		// A timed-out attempt is at least this slow: teach the latency
 		// window so, or a deployment that never answers looks unknown.
-		x.window(st).add(now, a.Latency, x.r.opts.latencyWindow)
+		x.window(st).add(now, a.Latency)
 	case llm.KindAuth, llm.KindNotFound:
 		x.dead = append(x.dead, st.key)
 	}
@@ -529,7 +529,7 @@ func (x *exec) abandoned(f *flight, o Outcome, winner *flight) {
 	a.Cost = f.c.Model.Pricing.Cost(llm.Usage{PromptTokens: x.in.promptTokens})
 	x.hedgeCost += a.Cost
 	if winner != nil && a.Latency > x.route.Attempts[winner.att].Latency {
-		x.window(f.c.st).add(now, a.Latency, x.r.opts.latencyWindow)
+		x.window(f.c.st).add(now, a.Latency)
 	}
 	x.r.attemptFinished(f.octx, a, nil)
 }

@@ -150,7 +150,7 @@ func TestHedgeAfterP95(t *testing.T) {
 	r := hedgeRouter(t, a, b, HedgePolicy{Delay: 8 * time.Second, UseP95: true})
 	// a usually answers within 20 ms: hedge after that, not after 8 s.
 	for range 10 {
-		r.deps[Key{"a", "m@a", "m"}].stream.add(time.Now(), 20*time.Millisecond, time.Minute)
+		r.deps[Key{"a", "m@a", "m"}].stream.add(time.Now(), 20*time.Millisecond)
 	}
 	start := time.Now()
 	s, err := r.ChatStream(testCtx(t), "m", hello())

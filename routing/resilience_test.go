@@ -174,8 +174,8 @@ func TestRetryAfterCoolsDown(t *testing.T) {
 			r := newTestRouter(t, []Deployment{{Provider: "a", UpstreamModel: "a", Weight: 5}, {Provider: "b", UpstreamModel: "b", Weight: 1}},
 				map[string]Provider{"a": a, "b": b}, WithClock(clock.Now), WithDefaultStrategy(s))
 			// Teach least-latency that a is the fastest.
-			r.deps[Key{"a", "a", "gpt-4.1"}].unary.add(clock.Now(), time.Millisecond, time.Minute)
-			r.deps[Key{"b", "b", "gpt-4.1"}].unary.add(clock.Now(), time.Second, time.Minute)
+			r.deps[Key{"a", "a", "gpt-4.1"}].unary.add(clock.Now(), time.Millisecond)
+			r.deps[Key{"b", "b", "gpt-4.1"}].unary.add(clock.Now(), time.Second)
 			if _, err := r.Chat(testCtx(t), "gpt-4.1", hello()); err != nil {
 				t.Fatal(err)
 			}

@@ -36,8 +36,8 @@ func candidates(ds []dep, now time.Time) []Candidate {
 	for i, d := range ds {
 		st := &depState{key: Key{Provider: d.name}, stream: newLatencyWindow(), unary: newLatencyWindow()}
 		if d.p95 > 0 {
-			st.stream.add(now, d.p95, time.Minute)
-			st.unary.add(now, d.p95, time.Minute)
+			st.stream.add(now, d.p95)
+			st.unary.add(now, d.p95)
 		}
 		out[i] = Candidate{candidate: &candidate{
 			Model:      testModels[d.model],
@@ -164,7 +164,7 @@ func TestLatencyStrategyExploresOnce(t *testing.T) {
 	// The exploring request never reported back: another may explore.
 	clock.Advance(exploreStale + time.Second)
 	in.Now = clock.Now()
-	cs[1].st.stream.add(clock.Now().Add(-2*exploreStale), time.Millisecond, time.Minute) // keep "known" known
+	cs[1].st.stream.add(clock.Now().Add(-2*exploreStale), time.Millisecond) // keep "known" known
 	LatencyStrategy{}.Order(cs2, in)
 	if got := names(cs2); got[0] != "new" {
 		t.Errorf("Order() after the exploration went stale = %v, want new first", got)
@@ -175,14 +175,14 @@ func TestLatencyWindowDecays(t *testing.T) {
 	clock := newFakeClock()
 	w := newLatencyWindow()
 	for i := range 19 {
-		w.add(clock.Now(), time.Duration(i+1)*10*time.Millisecond, time.Minute)
+		w.add(clock.Now(), time.Duration(i+1)*10*time.Millisecond)
 	}
-	w.add(clock.Now(), 5*time.Second, time.Minute)
+	w.add(clock.Now(), 5*time.Second)
 	if p, ok := w.P95(clock.Now(), time.Minute); !ok || p != 190*time.Millisecond {
 		t.Errorf("P95() = %v, %v, want 190ms (19th of 20)", p, ok)
 	}
 	clock.Advance(30 * time.Second)
-	w.add(clock.Now(), 50*time.Millisecond, time.Minute)
+	w.add(clock.Now(), 50*time.Millisecond)
 	clock.Advance(31 * time.Second)
 	// The first 20 samples are older than a minute now.
 	if p, ok := w.P95(clock.Now(), time.Minute); !ok || p != 50*time.Millisecond {
@@ -191,6 +191,31 @@ func TestLatencyWindowDecays(t *testing.T) {
 	clock.Advance(time.Minute)
 	if p, ok := w.P95(clock.Now(), time.Minute); ok {
 		t.Errorf("P95() with every sample expired = %v, want unknown", p)
+	}
+}
+
+func TestLatencyWindowRecomputesAfterWrites(t *testing.T) {
+	clock := newFakeClock()
+	w := newLatencyWindow()
+	w.add(clock.Now(), 10*time.Millisecond)
+	// A window that knew nothing shows its first sample at once.
+	if p, ok := w.P95(clock.Now(), time.Minute); !ok || p != 10*time.Millisecond {
+		t.Fatalf("P95() after the first sample = %v, %v, want 10ms", p, ok)
+	}
+	for range 20 {
+		w.add(clock.Now(), time.Second)
+	}
+	// Writes within latencyRecompute of the last computation wait for it...
+	if p, _ := w.P95(clock.Now(), time.Minute); p != 10*time.Millisecond {
+		t.Errorf("P95() right after more samples = %v, want the cached 10ms", p)
+	}
+	// ...and show once it has passed, long before latencyRefresh.
+	clock.Advance(latencyRecompute + time.Millisecond)
+	if p, _ := w.P95(clock.Now(), time.Minute); p != time.Second {
+		t.Errorf("P95() %v after more samples = %v, want 1s", latencyRecompute+time.Millisecond, p)
+	}
+	if latencyRecompute >= latencyRefresh {
+		t.Errorf("latencyRecompute %v should be shorter than latencyRefresh %v", latencyRecompute, latencyRefresh)
 	}
 }
 
