@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -466,4 +467,24 @@ func cpuTime(tb testing.TB) time.Duration {
 		tb.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkWriteBatch measures writing one batch of 200 records, what the
+// writer gathers over the default flush interval at 1,000 requests a
+// second, as ns and allocations per record.
+func BenchmarkWriteBatch(b *testing.B) {
+	l := open(b, filepath.Join(b.TempDir(), "usage.db"))
+	rs := records()
+	batch := make([]Record, 200)
+	for i := range batch {
+		batch[i] = rs[i%len(rs)]
+		batch[i].RequestID = fmt.Sprintf("req-%d", i)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := l.writeTx(batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch)), "ns/record")
 }
