@@ -68,15 +68,10 @@ type toolChoice struct {
 	name string
 }
 
+// MarshalJSON is the encoding of appendJSON (encode.go), which the
+// request body uses, for callers of encoding/json.
 func (t toolChoice) MarshalJSON() ([]byte, error) {
-	if t.mode == llm.ToolChoiceFunction {
-		name, err := json.Marshal(t.name)
-		if err != nil {
-			return nil, err
-		}
-		return []byte(`{"type":"function","function":{"name":` + string(name) + `}}`), nil
-	}
-	return json.Marshal(string(t.mode))
+	return t.appendJSON(nil), nil
 }
 
 type streamOptions struct {
