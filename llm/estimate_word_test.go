@@ -5,19 +5,18 @@ import (
 	"unicode/utf8"
 )
 
-// estimateTokensByByte is EstimateTokens as it was before it read eight
-// ASCII bytes at a time: the reference the fast path must match.
-func estimateTokensByByte(s string) int64 {
+// estimateTokensByRune is the rule EstimateTokens implements, written
+// the plain way: ranging over a string yields each ASCII byte as itself and
+// each other character, or each byte of invalid UTF-8, as one rune of
+// utf8.RuneSelf or more.
+func estimateTokensByRune(s string) int64 {
 	var ascii, other int64
-	for i := 0; i < len(s); {
-		if s[i] < utf8.RuneSelf {
+	for _, r := range s {
+		if r < utf8.RuneSelf {
 			ascii++
-			i++
-			continue
+		} else {
+			other++
 		}
-		_, n := utf8.DecodeRuneInString(s[i:])
-		other++
-		i += n
 	}
 	return (ascii+3)/4 + other
 }
@@ -27,7 +26,7 @@ func FuzzEstimateTokens(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if got, want := EstimateTokens(s), estimateTokensByByte(s); got != want {
+		if got, want := EstimateTokens(s), estimateTokensByRune(s); got != want {
 			t.Fatalf("EstimateTokens(%q) = %d, want %d", s, got, want)
 		}
 	})
