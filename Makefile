@@ -62,7 +62,7 @@ check-generate: lint
 		echo "gen/ is stale: run 'make generate' and commit the result"; diff -r "$$tmp/gen" gen | head -40; exit 1; \
 	fi; echo "gen/ is fresh"
 
-## bench: the overhead benchmark against the Portkey peer, end to end (bench/run.sh: builds, installs the peer with npm, about 17 minutes; BENCH_QUICK=1 for a smoke run of about 3); one table, and bench/results/latest.json; see docs/BENCHMARKS.md
+## bench: the overhead benchmark against the Portkey peer, end to end (bench/run.sh: builds, installs the peer with npm, about 20 minutes; BENCH_QUICK=1 for a smoke run of about 2); one table, and bench/results/latest.json; see docs/BENCHMARKS.md
 bench:
 	GO=$(GO) bench/run.sh
 

@@ -11,7 +11,7 @@
 #   BENCH_PEER=0    run without the peer (no Node.js or npm needed)
 #
 # Every server listens on 127.0.0.1 only, and every load is bounded in
-# time: about 17 minutes for the full plan (see docs/BENCHMARKS.md).
+# time: about 20 minutes for the full plan (see docs/BENCHMARKS.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
