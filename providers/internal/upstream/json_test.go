@@ -236,3 +236,60 @@ func TestReadJSONBodyLengths(t *testing.T) {
 		})
 	}
 }
+
+// appender is a JSONAppender that appends body, or fails with err.
+type appender struct {
+	body string
+	err  error
+}
+
+func (a appender) AppendJSON(b []byte) ([]byte, error) {
+	if a.err != nil {
+		return nil, a.err
+	}
+	return append(b, a.body...), nil
+}
+
+func TestNewJSONRequestAppender(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	readAll := func(r io.Reader) string {
+		t.Helper()
+		b, err := io.ReadAll(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	first, err := NewJSONRequest(ctx, "http://x", appender{body: `{"n":1}`}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second body, and one too large for the pool, encoded before the
+	// first is read: each body is its own copy, not the pooled buffer.
+	big := `"` + strings.Repeat("x", maxPooledAppendBuf) + `"`
+	if _, err := NewJSONRequest(ctx, "http://x", appender{body: big}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewJSONRequest(ctx, "http://x", appender{body: `{"n":2}`}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(first.Body); got != `{"n":1}` {
+		t.Errorf("body = %q, want {\"n\":1}", got)
+	}
+	if first.ContentLength != int64(len(`{"n":1}`)) || first.Header.Get("Content-Type") != "application/json" {
+		t.Errorf("ContentLength = %d, Content-Type = %q", first.ContentLength, first.Header.Get("Content-Type"))
+	}
+	replay, err := first.GetBody()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(replay); got != `{"n":1}` {
+		t.Errorf("replayed body = %q, want {\"n\":1}", got)
+	}
+
+	boom := errors.New("boom")
+	if _, err := NewJSONRequest(ctx, "http://x", appender{err: boom}, nil); !errors.Is(err, boom) || !strings.Contains(err.Error(), "encoding request body") {
+		t.Errorf("NewJSONRequest(failing appender) error = %v, want it wrapped as an encoding error", err)
+	}
+}
