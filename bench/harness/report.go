@@ -421,6 +421,15 @@ func floorWhy(r *Row, pick func(*load.Percentiles) time.Duration, label string) 
 	}
 	f, o := pick(r.FloorOverhead), pick(r.Overhead)
 	w := fmt.Sprintf("a bare Go proxy on the same path (the floor) adds %s %s ms by itself; the gateway's own work %s ms", label, ms(f), ms(o-f))
+	if r.Ours.ran() {
+		if sum := &r.Ours.Summary; sum.OK < sum.Sent {
+			// Failed requests' latencies are timeouts and refusals, not
+			// work: the difference would blame the gateway's code for
+			// its queue.
+			w = fmt.Sprintf("%d of %d requests through the gateway failed, so its percentiles are of failures and timeouts as much as of work; a bare Go proxy on the same path (the floor) adds %s %s ms by itself",
+				sum.Sent-sum.OK, sum.Sent, label, ms(f))
+		}
+	}
 	if r.Floor.ran() && r.Ours.ran() {
 		w += fmt.Sprintf("; CPU per 1,000: floor %.3f s, ours %.3f s", r.Floor.CPUPer1k, r.Ours.CPUPer1k)
 	}

@@ -20,7 +20,12 @@ func TestMissedTargetsSayWhy(t *testing.T) {
 	row := Row{Surface: surfaceOpenAI, Mode: modeUnary, Chain: string(chainOn), Rate: 1000,
 		Direct: meas(0.2, 0.9, 0), Ours: meas(0.7, 1.5, 0.5), Floor: meas(0.45, 1.2, 0.3)}
 	row.compute()
-	rep := &Report{Machine: Machine{CPUs: 2}, Rows: []Row{row}, Scales: []Scale{
+	// At 3,000/s the gateway fell behind: 5 of 10 failed.
+	behind := Row{Surface: surfaceOpenAI, Mode: modeUnary, Chain: string(chainOn), Rate: 3000,
+		Direct: meas(0.2, 1.5, 0), Ours: meas(900, 9000, 0.4), Floor: meas(0.5, 6, 0.2)}
+	behind.Ours.Summary.OK = 5
+	behind.compute()
+	rep := &Report{Machine: Machine{CPUs: 2}, Rows: []Row{row, behind}, Scales: []Scale{
 		{Surface: surfaceGRPC, Upstream: upstreamH2, Streams: 1000, Completed: 1000, MaxOpen: 1000, PeakRSS: 400 << 20, RSSAtMaxOpen: 50 << 20, Goroutines: 2000},
 	}}
 	rep.evaluate(Options{ReferenceRate: 1000, StreamChunks: 20, ScaleStreams: 1000})
@@ -36,6 +41,11 @@ func TestMissedTargetsSayWhy(t *testing.T) {
 	p99 := byName["OpenAI surface, unary, chain on, 1000/s: p99 overhead"]
 	if !p99.Met || p99.Why != "" {
 		t.Errorf("p99 check = %+v, want met (0.6 ms), with no why", p99)
+	}
+	high := byName["OpenAI surface, unary, chain on, 3000/s"]
+	if high.Met || !strings.Contains(high.Why, "5 of 10 requests through the gateway failed") || strings.Contains(high.Why, "own work") ||
+		!strings.Contains(high.Why, "1.20 of the machine's 2 CPUs") {
+		t.Errorf("3000/s check = %+v, want missed, naming the failures instead of the gateway's own work, and 1.20 CPUs", high)
 	}
 	sc := byName["1000 concurrent streams through one gateway, upstream h2+tls"]
 	if sc.Met || !strings.Contains(sc.Why, "51 KB per stream") || !strings.Contains(sc.Why, "2.0 goroutines per stream") {
